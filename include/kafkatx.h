@@ -1,0 +1,188 @@
+/*
+ * kafkatx: a C SDK for producing to Apache Kafka exactly once.
+ *
+ * This header declares only what is implemented. docs/api.md describes the whole
+ * API, including the parts that later releases fill in.
+ *
+ * Conventions used by every function below:
+ * - A function that can fail returns a ktx_error_t pointer: NULL means success, anything
+ *   else is an error object that the caller owns and frees with ktx_error_destroy().
+ * - Strings passed in are copied unless a function says otherwise; the caller keeps
+ *   ownership of its buffers.
+ */
+#ifndef KAFKATX_H
+#define KAFKATX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(KTX_BUILDING) && defined(__GNUC__)
+#define KTX_EXPORT __attribute__((visibility("default")))
+#else
+#define KTX_EXPORT
+#endif
+
+/* Builder for a producer's configuration. Not thread-safe. */
+typedef struct ktx_conf ktx_conf_t;
+/* An error: a code, its name, a message and its class. NULL always means success. */
+typedef struct ktx_error ktx_error_t;
+
+/*
+ * Error codes. Positive codes (and -1) are Kafka's wire error codes verbatim, with Kafka's
+ * names. Codes from -100 down are local to kafkatx; their names begin with '_'.
+ */
+typedef enum ktx_err {
+    /* Local codes. */
+    KTX_ERR_PRODUCER_ID_RESET = -117, /* the broker forgot our producer id; a new one was taken */
+    KTX_ERR_ALL_BROKERS_DOWN = -116,  /* no broker could be reached */
+    KTX_ERR_MSG_TIMED_OUT = -115,     /* a record was not acknowledged within delivery.timeout.ms */
+    KTX_ERR_AUTH = -114,              /* TLS or SASL authentication failed */
+    KTX_ERR_STORE = -113,             /* the persisted state store failed */
+    KTX_ERR_FATAL = -112,             /* the producer has a fatal error and can only be destroyed */
+    KTX_ERR_PURGED = -111,            /* the record was discarded, e.g. by an aborted transaction */
+    KTX_ERR_CLOSED = -110,            /* the producer is closing or closed */
+    KTX_ERR_BAD_CONFIG = -109,        /* a configuration value is invalid */
+    KTX_ERR_UNKNOWN_PROPERTY = -108,  /* no configuration property has that name */
+    KTX_ERR_UNSUPPORTED = -107,       /* the feature or version is not supported */
+    KTX_ERR_QUEUE_FULL = -106,        /* buffer.memory is full */
+    KTX_ERR_NO_MEMORY = -105,         /* an allocation failed */
+    KTX_ERR_INVALID_ARG = -104,       /* an argument is invalid */
+    KTX_ERR_STATE = -103,             /* the call is not valid in the current state */
+    KTX_ERR_TIMED_OUT = -102,         /* the operation did not complete within its timeout */
+    KTX_ERR_TRANSPORT = -101,         /* a connection failed or was closed */
+    KTX_ERR_BAD_MSG = -100,           /* a malformed or truncated protocol message */
+
+    /* Kafka's error codes. */
+    KTX_ERR_UNKNOWN_SERVER_ERROR = -1,
+    KTX_ERR_NONE = 0,
+    KTX_ERR_OFFSET_OUT_OF_RANGE = 1,
+    KTX_ERR_CORRUPT_MESSAGE = 2,
+    KTX_ERR_UNKNOWN_TOPIC_OR_PARTITION = 3,
+    KTX_ERR_INVALID_FETCH_SIZE = 4,
+    KTX_ERR_LEADER_NOT_AVAILABLE = 5,
+    KTX_ERR_NOT_LEADER_OR_FOLLOWER = 6,
+    KTX_ERR_REQUEST_TIMED_OUT = 7,
+    KTX_ERR_BROKER_NOT_AVAILABLE = 8,
+    KTX_ERR_REPLICA_NOT_AVAILABLE = 9,
+    KTX_ERR_MESSAGE_TOO_LARGE = 10,
+    KTX_ERR_STALE_CONTROLLER_EPOCH = 11,
+    KTX_ERR_OFFSET_METADATA_TOO_LARGE = 12,
+    KTX_ERR_NETWORK_EXCEPTION = 13,
+    KTX_ERR_COORDINATOR_LOAD_IN_PROGRESS = 14,
+    KTX_ERR_COORDINATOR_NOT_AVAILABLE = 15,
+    KTX_ERR_NOT_COORDINATOR = 16,
+    KTX_ERR_INVALID_TOPIC_EXCEPTION = 17,
+    KTX_ERR_RECORD_LIST_TOO_LARGE = 18,
+    KTX_ERR_NOT_ENOUGH_REPLICAS = 19,
+    KTX_ERR_NOT_ENOUGH_REPLICAS_AFTER_APPEND = 20,
+    KTX_ERR_INVALID_REQUIRED_ACKS = 21,
+    KTX_ERR_ILLEGAL_GENERATION = 22,
+    KTX_ERR_INCONSISTENT_GROUP_PROTOCOL = 23,
+    KTX_ERR_INVALID_GROUP_ID = 24,
+    KTX_ERR_UNKNOWN_MEMBER_ID = 25,
+    KTX_ERR_INVALID_SESSION_TIMEOUT = 26,
+    KTX_ERR_REBALANCE_IN_PROGRESS = 27,
+    KTX_ERR_INVALID_COMMIT_OFFSET_SIZE = 28,
+    KTX_ERR_TOPIC_AUTHORIZATION_FAILED = 29,
+    KTX_ERR_GROUP_AUTHORIZATION_FAILED = 30,
+    KTX_ERR_CLUSTER_AUTHORIZATION_FAILED = 31,
+    KTX_ERR_INVALID_TIMESTAMP = 32,
+    KTX_ERR_UNSUPPORTED_SASL_MECHANISM = 33,
+    KTX_ERR_ILLEGAL_SASL_STATE = 34,
+    KTX_ERR_UNSUPPORTED_VERSION = 35,
+    KTX_ERR_TOPIC_ALREADY_EXISTS = 36,
+    KTX_ERR_INVALID_PARTITIONS = 37,
+    KTX_ERR_INVALID_REPLICATION_FACTOR = 38,
+    KTX_ERR_INVALID_REPLICA_ASSIGNMENT = 39,
+    KTX_ERR_INVALID_CONFIG = 40,
+    KTX_ERR_NOT_CONTROLLER = 41,
+    KTX_ERR_INVALID_REQUEST = 42,
+    KTX_ERR_UNSUPPORTED_FOR_MESSAGE_FORMAT = 43,
+    KTX_ERR_POLICY_VIOLATION = 44,
+    KTX_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER = 45,
+    KTX_ERR_DUPLICATE_SEQUENCE_NUMBER = 46,
+    KTX_ERR_INVALID_PRODUCER_EPOCH = 47,
+    KTX_ERR_INVALID_TXN_STATE = 48,
+    KTX_ERR_INVALID_PRODUCER_ID_MAPPING = 49,
+    KTX_ERR_INVALID_TRANSACTION_TIMEOUT = 50,
+    KTX_ERR_CONCURRENT_TRANSACTIONS = 51,
+    KTX_ERR_TRANSACTION_COORDINATOR_FENCED = 52,
+    KTX_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53,
+    KTX_ERR_SECURITY_DISABLED = 54,
+    KTX_ERR_OPERATION_NOT_ATTEMPTED = 55,
+    KTX_ERR_KAFKA_STORAGE_ERROR = 56,
+    KTX_ERR_LOG_DIR_NOT_FOUND = 57,
+    KTX_ERR_SASL_AUTHENTICATION_FAILED = 58,
+    KTX_ERR_UNKNOWN_PRODUCER_ID = 59,
+    KTX_ERR_REASSIGNMENT_IN_PROGRESS = 60,
+    KTX_ERR_DELEGATION_TOKEN_AUTH_DISABLED = 61,
+    KTX_ERR_DELEGATION_TOKEN_NOT_FOUND = 62,
+    KTX_ERR_DELEGATION_TOKEN_OWNER_MISMATCH = 63,
+    KTX_ERR_DELEGATION_TOKEN_REQUEST_NOT_ALLOWED = 64,
+    KTX_ERR_DELEGATION_TOKEN_AUTHORIZATION_FAILED = 65,
+    KTX_ERR_DELEGATION_TOKEN_EXPIRED = 66,
+    KTX_ERR_INVALID_PRINCIPAL_TYPE = 67,
+    KTX_ERR_NON_EMPTY_GROUP = 68,
+    KTX_ERR_GROUP_ID_NOT_FOUND = 69,
+    KTX_ERR_FETCH_SESSION_ID_NOT_FOUND = 70,
+    KTX_ERR_INVALID_FETCH_SESSION_EPOCH = 71,
+    KTX_ERR_LISTENER_NOT_FOUND = 72,
+    KTX_ERR_TOPIC_DELETION_DISABLED = 73,
+    KTX_ERR_FENCED_LEADER_EPOCH = 74,
+    KTX_ERR_UNKNOWN_LEADER_EPOCH = 75,
+    KTX_ERR_UNSUPPORTED_COMPRESSION_TYPE = 76,
+    KTX_ERR_STALE_BROKER_EPOCH = 77,
+    KTX_ERR_OFFSET_NOT_AVAILABLE = 78,
+    KTX_ERR_MEMBER_ID_REQUIRED = 79,
+    KTX_ERR_PREFERRED_LEADER_NOT_AVAILABLE = 80,
+    KTX_ERR_GROUP_MAX_SIZE_REACHED = 81,
+    KTX_ERR_FENCED_INSTANCE_ID = 82,
+    KTX_ERR_ELIGIBLE_LEADERS_NOT_AVAILABLE = 83,
+    KTX_ERR_ELECTION_NOT_NEEDED = 84,
+    KTX_ERR_NO_REASSIGNMENT_IN_PROGRESS = 85,
+    KTX_ERR_GROUP_SUBSCRIBED_TO_TOPIC = 86,
+    KTX_ERR_INVALID_RECORD = 87,
+    KTX_ERR_UNSTABLE_OFFSET_COMMIT = 88,
+    KTX_ERR_THROTTLING_QUOTA_EXCEEDED = 89,
+    KTX_ERR_PRODUCER_FENCED = 90,
+    KTX_ERR_RESOURCE_NOT_FOUND = 91,
+    KTX_ERR_DUPLICATE_RESOURCE = 92,
+    KTX_ERR_UNACCEPTABLE_CREDENTIAL = 93,
+    KTX_ERR_INCONSISTENT_VOTER_SET = 94,
+    KTX_ERR_INVALID_UPDATE_VERSION = 95,
+    KTX_ERR_FEATURE_UPDATE_FAILED = 96,
+    KTX_ERR_PRINCIPAL_DESERIALIZATION_FAILURE = 97,
+    KTX_ERR_SNAPSHOT_NOT_FOUND = 98,
+    KTX_ERR_POSITION_OUT_OF_RANGE = 99,
+    KTX_ERR_UNKNOWN_TOPIC_ID = 100,
+    KTX_ERR_DUPLICATE_BROKER_REGISTRATION = 101,
+    KTX_ERR_BROKER_ID_NOT_REGISTERED = 102,
+    KTX_ERR_INCONSISTENT_TOPIC_ID = 103,
+    KTX_ERR_INCONSISTENT_CLUSTER_ID = 104,
+    KTX_ERR_TRANSACTIONAL_ID_NOT_FOUND = 105,
+    KTX_ERR_FETCH_SESSION_TOPIC_ID_ERROR = 106,
+    KTX_ERR_INELIGIBLE_REPLICA = 107,
+    KTX_ERR_NEW_LEADER_ELECTED = 108,
+    KTX_ERR_OFFSET_MOVED_TO_TIERED_STORAGE = 109,
+    KTX_ERR_FENCED_MEMBER_EPOCH = 110,
+    KTX_ERR_UNRELEASED_INSTANCE_ID = 111,
+    KTX_ERR_UNSUPPORTED_ASSIGNOR = 112,
+    KTX_ERR_STALE_MEMBER_EPOCH = 113,
+    KTX_ERR_MISMATCHED_ENDPOINT_TYPE = 114,
+    KTX_ERR_UNSUPPORTED_ENDPOINT_TYPE = 115,
+    KTX_ERR_UNKNOWN_CONTROLLER_ID = 116,
+    KTX_ERR_UNKNOWN_SUBSCRIPTION_ID = 117,
+    KTX_ERR_TELEMETRY_TOO_LARGE = 118,
+    KTX_ERR_INVALID_REGISTRATION = 119,
+    KTX_ERR_TRANSACTION_ABORTABLE = 120
+} ktx_err_t;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* KAFKATX_H */

@@ -1,0 +1,4 @@
+/* placeholder: being written */
+#ifndef KTX_COMPRESS_H
+#define KTX_COMPRESS_H
+#endif

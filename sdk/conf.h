@@ -1,0 +1,4 @@
+/* placeholder: being written */
+#ifndef KTX_CONF_H
+#define KTX_CONF_H
+#endif

@@ -1,0 +1,4 @@
+/* placeholder: being written */
+#ifndef KTX_CRC32C_H
+#define KTX_CRC32C_H
+#endif
