@@ -56,7 +56,8 @@ typedef enum ktx_err {
     KTX_ERR_TRANSPORT = -101,         /* a connection failed or was closed */
     KTX_ERR_BAD_MSG = -100,           /* a malformed or truncated protocol message */
 
-    /* Kafka's error codes. */
+    /* Kafka's error codes, as org.apache.kafka.common.protocol.Errors defines them (through
+     * Kafka 4.1). docs/errors.md lists every code with its description and retriable flag. */
     KTX_ERR_UNKNOWN_SERVER_ERROR = -1,
     KTX_ERR_NONE = 0,
     KTX_ERR_OFFSET_OUT_OF_RANGE = 1,
@@ -178,8 +179,150 @@ typedef enum ktx_err {
     KTX_ERR_UNKNOWN_SUBSCRIPTION_ID = 117,
     KTX_ERR_TELEMETRY_TOO_LARGE = 118,
     KTX_ERR_INVALID_REGISTRATION = 119,
-    KTX_ERR_TRANSACTION_ABORTABLE = 120
+    KTX_ERR_TRANSACTION_ABORTABLE = 120,
+    KTX_ERR_INVALID_RECORD_STATE = 121,
+    KTX_ERR_SHARE_SESSION_NOT_FOUND = 122,
+    KTX_ERR_INVALID_SHARE_SESSION_EPOCH = 123,
+    KTX_ERR_FENCED_STATE_EPOCH = 124,
+    KTX_ERR_INVALID_VOTER_KEY = 125,
+    KTX_ERR_DUPLICATE_VOTER = 126,
+    KTX_ERR_VOTER_NOT_FOUND = 127,
+    KTX_ERR_INVALID_REGULAR_EXPRESSION = 128,
+    KTX_ERR_REBOOTSTRAP_REQUIRED = 129,
+    KTX_ERR_STREAMS_INVALID_TOPOLOGY = 130,
+    KTX_ERR_STREAMS_INVALID_TOPOLOGY_EPOCH = 131,
+    KTX_ERR_STREAMS_TOPOLOGY_FENCED = 132,
+    KTX_ERR_SHARE_SESSION_LIMIT_REACHED = 133
 } ktx_err_t;
+
+/* ------------------------------------------------------------------------------------------
+ * Errors
+ *
+ * An error has a code (ktx_err_t), a name, a message and a class. The class answers "what
+ * now?" and is exactly one of:
+ * - retriable: calling again (or waiting) may succeed; nothing else must be done first;
+ * - abortable (txn_requires_abort): the current transaction cannot commit; abort it with
+ *   ktx_abort_transaction() and begin a new one;
+ * - fatal: the producer is unusable and can only be destroyed;
+ * - none of these: the call failed for a reason the application must fix (bad argument,
+ *   bad configuration, authorization...).
+ * A fatal error is never retriable nor abortable.
+ *
+ * Every accessor below is thread-safe and never blocks; a NULL |err| is read as success
+ * (code KTX_ERR_NONE, name "NONE", class none).
+ * ------------------------------------------------------------------------------------------ */
+
+/* Returns the code of |err| (a ktx_err_t value, or an unknown Kafka code). |err| is borrowed. */
+KTX_EXPORT int ktx_error_code(const ktx_error_t *err);
+
+/*
+ * Returns the name of |err|'s code: Kafka's own name for Kafka codes (e.g. "PRODUCER_FENCED"),
+ * a name beginning with '_' for local codes (e.g. "_TIMED_OUT"), and "UNKNOWN_CODE_<n>"
+ * (e.g. "UNKNOWN_CODE_4242") for a code kafkatx does not know.
+ * The string is borrowed from |err| and lives until ktx_error_destroy(err).
+ */
+KTX_EXPORT const char *ktx_error_name(const ktx_error_t *err);
+
+/*
+ * Returns the human-readable message of |err|: what failed and why, naming the object
+ * concerned (e.g. a configuration property). Never contains a secret.
+ * The string is borrowed from |err| and lives until ktx_error_destroy(err).
+ */
+KTX_EXPORT const char *ktx_error_message(const ktx_error_t *err);
+
+/* Returns 1 when calling again (or waiting) may succeed, 0 otherwise. */
+KTX_EXPORT int ktx_error_is_retriable(const ktx_error_t *err);
+
+/* Returns 1 when the current transaction must be aborted before going on, 0 otherwise. */
+KTX_EXPORT int ktx_error_txn_requires_abort(const ktx_error_t *err);
+
+/* Returns 1 when the producer is unusable and can only be destroyed, 0 otherwise. */
+KTX_EXPORT int ktx_error_is_fatal(const ktx_error_t *err);
+
+/*
+ * Frees |err|, which the caller owned. NULL is accepted and ignored. Thread-safe, but |err|
+ * must not be used by another thread at the same time.
+ */
+KTX_EXPORT void ktx_error_destroy(ktx_error_t *err);
+
+/*
+ * Returns the name of |code| without an error object: Kafka's name, a local name beginning
+ * with '_', or "UNKNOWN_CODE" for a code kafkatx does not know.
+ * The string is static. Thread-safe.
+ */
+KTX_EXPORT const char *ktx_err_name(int code);
+
+/*
+ * Returns a one-sentence description of |code|, or a generic sentence for a code kafkatx
+ * does not know. The string is static. Thread-safe.
+ */
+KTX_EXPORT const char *ktx_err_description(int code);
+
+/* ------------------------------------------------------------------------------------------
+ * Configuration
+ *
+ * A ktx_conf_t holds properties by name, with Kafka's producer names and defaults where
+ * Kafka has the property (docs/configuration.md lists them all). Values are validated as they
+ * are set; cross-property rules are checked by ktx_conf_validate() and again when a producer
+ * is created. A conf is not thread-safe: use it from one thread at a time.
+ * ------------------------------------------------------------------------------------------ */
+
+/*
+ * Creates an empty configuration: every property has its default.
+ * The caller owns the result and frees it with ktx_conf_destroy() (or hands it to
+ * ktx_producer_new(), which takes ownership). Returns NULL only when memory runs out.
+ */
+KTX_EXPORT ktx_conf_t *ktx_conf_new(void);
+
+/*
+ * Sets property |name| to |value| after checking the value's type, range and allowed
+ * values. A NULL |value| resets the property to its default. Both strings are borrowed and
+ * copied. Does not block.
+ * Returns NULL on success, or an error (caller frees with ktx_error_destroy()), leaving
+ * |conf| unchanged:
+ * - KTX_ERR_UNKNOWN_PROPERTY: no property has that name; the message names it and, when a
+ *   property with a close name exists, suggests it ("did you mean ...?");
+ * - KTX_ERR_BAD_CONFIG: the value is invalid; the message names the property, the value and
+ *   the accepted values or range (the value of a secret property such as sasl.password is
+ *   never repeated), or says that a valid Kafka value is not supported yet (compression.type
+ *   gzip, snappy, lz4);
+ * - KTX_ERR_INVALID_ARG: |conf| or |name| is NULL;
+ * - KTX_ERR_NO_MEMORY.
+ */
+KTX_EXPORT ktx_error_t *ktx_conf_set(ktx_conf_t *conf, const char *name, const char *value);
+
+/*
+ * Reads the value of property |name| (its default when never set) into |buf|, like
+ * snprintf(): writes at most |*size| bytes including the terminating NUL, and stores in
+ * |*size| the size needed for the whole value including the NUL. |buf| may be NULL when
+ * |*size| is 0, to ask for the size. Secret properties read as "[redacted]" when set and ""
+ * when not. |conf|, |name| are borrowed; |buf| is owned by the caller. Does not block.
+ * Returns NULL (even when the value was truncated: compare |*size| with the buffer's size),
+ * KTX_ERR_UNKNOWN_PROPERTY, or KTX_ERR_INVALID_ARG when an argument is NULL.
+ */
+KTX_EXPORT ktx_error_t *ktx_conf_get(const ktx_conf_t *conf, const char *name, char *buf,
+                                     size_t *size);
+
+/*
+ * Returns a deep copy of |conf| (borrowed), which the caller owns and frees with
+ * ktx_conf_destroy(); the two are independent afterwards. Returns NULL when |conf| is NULL
+ * or memory runs out.
+ */
+KTX_EXPORT ktx_conf_t *ktx_conf_dup(const ktx_conf_t *conf);
+
+/* Frees |conf|, which the caller owned. NULL is accepted and ignored. */
+KTX_EXPORT void ktx_conf_destroy(ktx_conf_t *conf);
+
+/*
+ * Checks the rules that involve several properties (docs/configuration.md, "Cross-property
+ * rules"), as ktx_producer_new() will: e.g. enable.idempotence=true with acks=0, a
+ * transactional.id without idempotence, delivery.timeout.ms below linger.ms +
+ * request.timeout.ms, SASL without a mechanism or credentials, an SSL key without its
+ * certificate, a missing bootstrap.servers. |conf| is borrowed. Does not block.
+ * Returns NULL when the configuration is usable, KTX_ERR_BAD_CONFIG with a message naming the
+ * properties in conflict, or KTX_ERR_INVALID_ARG when |conf| is NULL.
+ */
+KTX_EXPORT ktx_error_t *ktx_conf_validate(const ktx_conf_t *conf);
 
 #ifdef __cplusplus
 }
