@@ -268,18 +268,22 @@ static void r_finalized_features(struct ktx__reader *r, struct ktx__api_versions
     }
 }
 
-/* Reads the tagged-field section of a v3+ response; unknown tags are skipped. Each known
- * payload must be consumed exactly. */
+/* Reads the tagged-field section of a v3+ response; unknown tags are skipped. Tags must
+ * increase strictly and each known payload must be consumed exactly. */
 static void r_av_tags(struct ktx__reader *r, struct ktx__api_versions_resp *out,
                       struct ktx__arena *arena)
 {
     uint32_t n = ktx__r_uvarint(r);
+    int64_t prev = -1;
 
     for (uint32_t i = 0; i < n && r->err == 0; i++) {
         uint32_t tag = 0;
         struct ktx__reader sub;
 
         ktx__r_tag(r, &tag, &sub);
+        if ((int64_t)tag <= prev)
+            ktx__r_fail(r);
+        prev = tag;
         if (r->err != 0)
             break;
         if (tag == AV_TAG_SUPPORTED_FEATURES)
