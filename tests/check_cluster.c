@@ -1,0 +1,704 @@
+/*
+ * Tests of the mock-cluster harness (tests/cluster/ktx-mock, driven through tests/cluster.h):
+ * the peer really starts, every control command is accepted or refused as documented, and
+ * each command has the effect it claims on the wire. Requests are built here by hand with
+ * the wire primitives (ApiVersions v0, Metadata v1, FindCoordinator v1 are tiny), so these
+ * tests exercise the harness, not kafkatx's message codecs (tests/check_interop_mock.c
+ * does that).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "cluster.h"
+#include "proto.h"
+
+#define RPC_TIMEOUT_MS 5000
+
+/* ---- fixtures and hand-built requests ---- */
+
+static struct ktx_test_cluster *start_mock(int brokers)
+{
+    struct ktx_test_cluster *c = NULL;
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_MOCK, brokers, NULL), 0);
+    ck_assert_ptr_nonnull(c);
+    return c;
+}
+
+static void cmd_ok(struct ktx_test_cluster *c, const char *line)
+{
+    int rc = ktx_test_cluster_cmd(c, "%s", line);
+    ck_assert_msg(rc == 0, "'%s' answered %d: %s", line, rc, ktx_test_cluster_last_error(c));
+}
+
+static int connect_broker(struct ktx_test_cluster *c, int broker_id)
+{
+    int fd = ktx_test_cluster_connect(c, broker_id, RPC_TIMEOUT_MS);
+    ck_assert_msg(fd >= 0, "connect to broker %d: %s", broker_id, strerror(errno));
+    return fd;
+}
+
+/* Starts a request of |api_key| v|ver| in |w| (header v1 or v2 as the version needs). */
+static void req_begin(struct ktx__writer *w, int16_t api_key, int16_t ver, int32_t corr)
+{
+    struct ktx__req_header hdr = {api_key, ver, corr, ktx__str_c("check_cluster")};
+    ktx__w_init(w, 64, 0);
+    ck_assert_int_eq(ktx__proto_req_header_encode(w, &hdr), 0);
+}
+
+/* Sends |w| on |fd|, frees it, and returns the result of reading one response. */
+static int req_send(int fd, struct ktx__writer *w, uint8_t **resp, size_t *len)
+{
+    int rc;
+    ck_assert_int_eq(w->err, 0);
+    rc = ktx_test_rpc(fd, w->p, w->len, resp, len, RPC_TIMEOUT_MS);
+    ktx__w_free(w);
+    return rc;
+}
+
+/* ApiVersions v0 round trip on |fd|. Returns the transport result; on 0 stores the
+ * response's error code in |*error_code| and checks the correlation id. */
+static int api_versions_v0(int fd, int32_t corr, int16_t *error_code)
+{
+    struct ktx__writer w;
+    struct ktx__reader r;
+    uint8_t *resp;
+    size_t len;
+    int rc;
+
+    req_begin(&w, KTX__API_API_VERSIONS, 0, corr);
+    rc = req_send(fd, &w, &resp, &len);
+    if (rc != 0)
+        return rc;
+    ktx__r_init(&r, resp, len);
+    ck_assert_int_eq(ktx__r_i32(&r), corr);
+    *error_code = ktx__r_i16(&r);
+    ck_assert_int_eq(r.err, 0);
+    free(resp);
+    return 0;
+}
+
+/* A FindCoordinator v1 answer. */
+struct coordinator {
+    int16_t error_code;
+    int32_t node_id;
+    char host[64];
+    int32_t port;
+};
+
+static int find_coordinator_v1(int fd, const char *key, int8_t key_type, struct coordinator *out)
+{
+    struct ktx__writer w;
+    struct ktx__reader r;
+    struct ktx__str host;
+    uint8_t *resp;
+    size_t len;
+    int rc;
+
+    req_begin(&w, KTX__API_FIND_COORDINATOR, 1, 7);
+    ktx__w_string(&w, ktx__str_c(key), false);
+    ktx__w_i8(&w, key_type);
+    rc = req_send(fd, &w, &resp, &len);
+    if (rc != 0)
+        return rc;
+    ktx__r_init(&r, resp, len);
+    ck_assert_int_eq(ktx__r_i32(&r), 7);
+    (void)ktx__r_i32(&r); /* throttle_time_ms */
+    out->error_code = ktx__r_i16(&r);
+    (void)ktx__r_nstring(&r, false);
+    out->node_id = ktx__r_i32(&r);
+    host = ktx__r_nstring(&r, false);
+    out->port = ktx__r_i32(&r);
+    ck_assert_int_eq(ktx__r_finish(&r), 0);
+    snprintf(out->host, sizeof(out->host), "%.*s", host.len < 0 ? 0 : (int)host.len,
+             host.ptr ? host.ptr : "");
+    free(resp);
+    return 0;
+}
+
+/* Sends Metadata v1 for all topics and stores in |leaders| the leader of each partition
+ * of |topic| (|*count| partitions, -1 when the topic is absent). */
+static void metadata_v1_leaders(int fd, const char *topic, int32_t *leaders, int32_t *count)
+{
+    struct ktx__writer w;
+    struct ktx__reader r;
+    uint8_t *resp;
+    size_t len;
+    int32_t n;
+
+    req_begin(&w, KTX__API_METADATA, 1, 3);
+    ktx__w_array_len(&w, -1, false);
+    ck_assert_int_eq(req_send(fd, &w, &resp, &len), 0);
+    ktx__r_init(&r, resp, len);
+    ck_assert_int_eq(ktx__r_i32(&r), 3);
+    n = ktx__r_i32(&r);
+    for (int32_t i = 0; i < n; i++) {
+        (void)ktx__r_i32(&r);
+        (void)ktx__r_string(&r, false);
+        (void)ktx__r_i32(&r);
+        (void)ktx__r_nstring(&r, false);
+    }
+    (void)ktx__r_i32(&r); /* controller_id */
+    *count = -1;
+    n = ktx__r_i32(&r);
+    for (int32_t t = 0; t < n && r.err == 0; t++) {
+        (void)ktx__r_i16(&r);
+        bool match = ktx__str_eq_c(ktx__r_string(&r, false), topic);
+        (void)ktx__r_bool(&r);
+        int32_t parts = ktx__r_i32(&r);
+        if (match)
+            *count = parts;
+        for (int32_t p = 0; p < parts && r.err == 0; p++) {
+            (void)ktx__r_i16(&r);
+            int32_t index = ktx__r_i32(&r);
+            int32_t leader = ktx__r_i32(&r);
+            if (match && index >= 0 && index < 16)
+                leaders[index] = leader;
+            for (int k = 0; k < 2; k++) {
+                int32_t m = ktx__r_i32(&r);
+                for (int32_t j = 0; j < m && r.err == 0; j++)
+                    (void)ktx__r_i32(&r);
+            }
+        }
+    }
+    ck_assert_int_eq(ktx__r_finish(&r), 0);
+    free(resp);
+}
+
+/* True once |pid| is gone or a zombie (a reaped-by-nobody orphan still counts as dead). */
+static bool process_dead(pid_t pid)
+{
+    char path[64], buf[256];
+    FILE *f;
+    char *paren;
+
+    if (kill(pid, 0) != 0 && errno == ESRCH)
+        return true;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (f == NULL)
+        return true;
+    buf[0] = '\0';
+    if (fgets(buf, sizeof(buf), f) == NULL)
+        buf[0] = '\0';
+    fclose(f);
+    paren = strrchr(buf, ')');
+    return paren != NULL && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X');
+}
+
+/* ---- start, options and exit ---- */
+
+START_TEST(test_mock_prints_bootstrap_within_one_second)
+{
+    struct ktx_test_cluster *c = NULL;
+    char host[64];
+    int port, ports[3];
+    int64_t t0 = ktx_test_now_ms();
+
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_MOCK, 3, NULL), 0);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 1000);
+    ck_assert_int_eq(ktx_test_cluster_broker_count(c), 3);
+    for (int id = 1; id <= 3; id++) {
+        ck_assert_int_eq(ktx_test_cluster_broker_addr(c, id, host, sizeof(host), &port), 0);
+        ck_assert_str_eq(host, "127.0.0.1");
+        ck_assert_int_gt(port, 0);
+        ports[id - 1] = port;
+    }
+    ck_assert_int_ne(ports[0], ports[1]);
+    ck_assert_int_ne(ports[1], ports[2]);
+    char want[128];
+    snprintf(want, sizeof(want), "127.0.0.1:%d,127.0.0.1:%d,127.0.0.1:%d", ports[0], ports[1],
+             ports[2]);
+    ck_assert_str_eq(ktx_test_cluster_bootstrap(c), want);
+    ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 0, host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 4, host, sizeof(host), &port), -1);
+    ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 1, host, 4, &port), -1);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_starts_the_requested_number_of_brokers)
+{
+    struct ktx_test_cluster *c = start_mock(1);
+    ck_assert_int_eq(ktx_test_cluster_broker_count(c), 1);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    c = start_mock(5);
+    ck_assert_int_eq(ktx_test_cluster_broker_count(c), 5);
+    for (int id = 1; id <= 5; id++) {
+        int16_t error_code = -1;
+        int fd = connect_broker(c, id);
+        ck_assert_int_eq(api_versions_v0(fd, id, &error_code), 0);
+        ck_assert_int_eq(error_code, 0);
+        close(fd);
+    }
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_rejects_bad_options)
+{
+    struct ktx_test_cluster *c = NULL;
+    const char *const extra[] = {"--bogus", NULL};
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_MOCK, 0, NULL), -1);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_MOCK, 3, extra), -1);
+    ck_assert_ptr_null(c);
+}
+END_TEST
+
+START_TEST(test_mock_exits_cleanly_on_quit)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int status = -1;
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "quit"), 0);
+    ck_assert_int_eq(ktx_test_cluster_wait_exit(c, 5000, &status), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic late 1 1"), -2);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_exits_cleanly_on_eof)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int status = -1;
+    ktx_test_cluster_close_input(c);
+    ck_assert_int_eq(ktx_test_cluster_wait_exit(c, 5000, &status), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_exits_cleanly_on_sigterm)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int status = -1;
+    ck_assert_int_eq(kill(ktx_test_cluster_pid(c), SIGTERM), 0);
+    ck_assert_int_eq(ktx_test_cluster_wait_exit(c, 5000, &status), 0);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_dies_with_the_process_that_started_it)
+{
+    int pipefd[2];
+    pid_t helper, peer = 0;
+    int status;
+
+    ck_assert_int_eq(pipe(pipefd), 0);
+    helper = fork();
+    ck_assert_int_ge(helper, 0);
+    if (helper == 0) {
+        struct ktx_test_cluster *c = NULL;
+        pid_t pid = 0;
+        close(pipefd[0]);
+        if (ktx_test_cluster_start(&c, KTX_TEST_PEER_MOCK, 1, NULL) == 0)
+            pid = ktx_test_cluster_pid(c);
+        /* Exit without ktx_test_cluster_stop(), as a crashing test would. */
+        _exit(write(pipefd[1], &pid, sizeof(pid)) == (ssize_t)sizeof(pid) ? 0 : 1);
+    }
+    close(pipefd[1]);
+    ck_assert_int_eq(read(pipefd[0], &peer, sizeof(peer)), (ssize_t)sizeof(peer));
+    close(pipefd[0]);
+    ck_assert_int_eq(waitpid(helper, &status, 0), helper);
+    ck_assert_int_gt(peer, 0);
+    int64_t deadline = ktx_test_now_ms() + 5000;
+    while (!process_dead(peer) && ktx_test_now_ms() < deadline)
+        usleep(10000);
+    ck_assert_msg(process_dead(peer), "orphaned mock %d still running", (int)peer);
+}
+END_TEST
+
+/* ---- command syntax ---- */
+
+START_TEST(test_mock_answers_ok_to_every_valid_command)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    cmd_ok(c, "topic orders 3 2");
+    cmd_ok(c, "err 0 2 6");
+    cmd_ok(c, "err 18 1 -1");
+    cmd_ok(c, "berr 2 10 15 0");
+    cmd_ok(c, "berr 3 22 0 100");
+    cmd_ok(c, "down 2");
+    cmd_ok(c, "up 2");
+    cmd_ok(c, "rtt 1 10");
+    cmd_ok(c, "rtt 1 0");
+    cmd_ok(c, "coord txn my-txn 3");
+    cmd_ok(c, "coord group my-group 1");
+    cmd_ok(c, "leader orders 2 1");
+    cmd_ok(c, "leader orders 0 -1");
+    ck_assert_str_eq(ktx_test_cluster_last_error(c), "");
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_answers_err_to_invalid_commands_and_stays_alive)
+{
+    static const char *const bad[] = {
+        "frobnicate 1",         /* unknown verb */
+        "",                     /* empty line */
+        "topic orders 3",       /* missing argument */
+        "topic orders 3 1 9",   /* extra argument */
+        "topic orders three 1", /* non-numeric */
+        "topic orders 0 1",     /* no partitions */
+        "topic orders 3 4",     /* more replicas than brokers */
+        "topic bad/name 1 1",   /* illegal topic name */
+        "err 18 x 5",           /* non-numeric count */
+        "err 18 0 5",           /* zero count */
+        "err -3 1 5",           /* negative api key */
+        "err 18 1 -2",          /* code below -1 */
+        "berr 4 18 5 0",        /* unknown broker */
+        "berr 1 18 5 -1",       /* negative delay */
+        "down 0",               /* unknown broker */
+        "down 4",
+        "up 99",
+        "rtt 1 fast",           /* non-numeric */
+        "rtt 7 10",             /* unknown broker */
+        "coord txn my-txn 4",   /* coordinator on a broker that does not exist */
+        "coord txn my-txn 0",
+        "coord txn my-txn -1",
+        "coord cluster k 1",    /* unknown coordinator type */
+        "leader nosuch 0 1",    /* unknown topic */
+        "leader orders 3 1",    /* partition out of range */
+        "leader orders -1 1",
+        "leader orders 0 9",    /* unknown broker */
+    };
+    struct ktx_test_cluster *c = start_mock(3);
+    struct coordinator coord;
+    int fd;
+
+    cmd_ok(c, "topic orders 3 1");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ck_assert_msg(ktx_test_cluster_cmd(c, "%s", bad[i]) == -1, "'%s' was not refused",
+                      bad[i]);
+        ck_assert_msg(strlen(ktx_test_cluster_last_error(c)) > 0, "'%s': empty reason", bad[i]);
+        ck_assert(ktx_test_cluster_alive(c));
+    }
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic orders 3 1"), -1);
+    ck_assert_str_eq(ktx_test_cluster_last_error(c), "TOPIC_ALREADY_EXISTS");
+    /* FindCoordinator for the key would abort the mock had `coord ... 4` reached it. */
+    fd = connect_broker(c, 1);
+    ck_assert_int_eq(find_coordinator_v1(fd, "my-txn", 1, &coord), 0);
+    ck_assert_int_eq(coord.error_code, 0);
+    ck_assert_int_ge(coord.node_id, 1);
+    ck_assert_int_le(coord.node_id, 3);
+    close(fd);
+    ck_assert(ktx_test_cluster_alive(c));
+    cmd_ok(c, "topic later 1 1");
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_refuses_over_long_lines_and_keeps_answering)
+{
+    struct ktx_test_cluster *c = start_mock(1);
+    char *line = malloc(3000);
+    ck_assert_ptr_nonnull(line);
+    memset(line, 'a', 2999);
+    line[2999] = '\0';
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic %s 1 1", line), -1);
+    /* Past the peer's 4 KiB line limit: one ERR, and the rest of the line is skipped. */
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "leader %s%s 0 1", line, line), -1);
+    ck_assert_str_eq(ktx_test_cluster_last_error(c), "line too long");
+    cmd_ok(c, "topic short 1 1");
+    free(line);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+/* ---- effects on the wire ---- */
+
+START_TEST(test_down_refuses_connections_and_up_restores_them)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd_open = connect_broker(c, 2);
+    int fd;
+
+    ck_assert_int_eq(api_versions_v0(fd_open, 1, &error_code), 0);
+    cmd_ok(c, "down 2");
+    /* The open connection is closed, new ones are refused, other brokers still serve. */
+    ck_assert_int_eq(api_versions_v0(fd_open, 2, &error_code), KTX_ERR_TRANSPORT);
+    close(fd_open);
+    ck_assert_int_eq(ktx_test_cluster_connect(c, 2, 1000), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    fd = connect_broker(c, 1);
+    ck_assert_int_eq(api_versions_v0(fd, 3, &error_code), 0);
+    close(fd);
+    cmd_ok(c, "up 2");
+    fd = connect_broker(c, 2);
+    ck_assert_int_eq(api_versions_v0(fd, 4, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_err_fails_the_next_requests_on_any_broker)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd1 = connect_broker(c, 1), fd2 = connect_broker(c, 2);
+
+    cmd_ok(c, "err 18 2 15");
+    ck_assert_int_eq(api_versions_v0(fd1, 1, &error_code), 0);
+    ck_assert_int_eq(error_code, 15);
+    ck_assert_int_eq(api_versions_v0(fd2, 2, &error_code), 0);
+    ck_assert_int_eq(error_code, 15);
+    ck_assert_int_eq(api_versions_v0(fd1, 3, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
+    close(fd1);
+    close(fd2);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_err_code_minus_one_drops_the_connection)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd = connect_broker(c, 3);
+
+    cmd_ok(c, "err 18 1 -1");
+    ck_assert_int_eq(api_versions_v0(fd, 1, &error_code), KTX_ERR_TRANSPORT);
+    close(fd);
+    fd = connect_broker(c, 3);
+    ck_assert_int_eq(api_versions_v0(fd, 2, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_berr_fails_one_request_on_one_broker_only)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    struct coordinator coord;
+    int fd1 = connect_broker(c, 1), fd2 = connect_broker(c, 2);
+
+    cmd_ok(c, "berr 2 10 15 0");
+    ck_assert_int_eq(find_coordinator_v1(fd1, "k", 0, &coord), 0);
+    ck_assert_int_eq(coord.error_code, 0);
+    ck_assert_int_eq(find_coordinator_v1(fd2, "k", 0, &coord), 0);
+    ck_assert_int_eq(coord.error_code, 15);
+    ck_assert_int_eq(coord.node_id, -1);
+    ck_assert_int_eq(find_coordinator_v1(fd2, "k", 0, &coord), 0);
+    ck_assert_int_eq(coord.error_code, 0);
+    close(fd1);
+    close(fd2);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_berr_code_zero_delays_one_successful_answer)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd = connect_broker(c, 2);
+    int64_t t0;
+
+    cmd_ok(c, "berr 2 18 0 400");
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(api_versions_v0(fd, 1, &error_code), 0);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 390);
+    ck_assert_int_eq(error_code, 0);
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(api_versions_v0(fd, 2, &error_code), 0);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 300);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_rtt_delays_every_answer_of_that_broker)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd3 = connect_broker(c, 3), fd1 = connect_broker(c, 1);
+    int64_t t0;
+
+    cmd_ok(c, "rtt 3 300");
+    for (int i = 0; i < 2; i++) {
+        t0 = ktx_test_now_ms();
+        ck_assert_int_eq(api_versions_v0(fd3, i, &error_code), 0);
+        ck_assert_int_ge(ktx_test_now_ms() - t0, 290);
+    }
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(api_versions_v0(fd1, 9, &error_code), 0);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 200);
+    cmd_ok(c, "rtt 3 0");
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(api_versions_v0(fd3, 10, &error_code), 0);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 200);
+    close(fd1);
+    close(fd3);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_leader_moves_show_up_in_metadata)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int32_t leaders[16], count;
+    int fd = connect_broker(c, 1);
+
+    cmd_ok(c, "topic orders 3 3");
+    metadata_v1_leaders(fd, "orders", leaders, &count);
+    ck_assert_int_eq(count, 3);
+    for (int p = 0; p < 3; p++) {
+        ck_assert_int_ge(leaders[p], 1);
+        ck_assert_int_le(leaders[p], 3);
+    }
+    cmd_ok(c, "leader orders 0 2");
+    cmd_ok(c, "leader orders 1 3");
+    cmd_ok(c, "leader orders 2 -1");
+    metadata_v1_leaders(fd, "orders", leaders, &count);
+    ck_assert_int_eq(count, 3);
+    ck_assert_int_eq(leaders[0], 2);
+    ck_assert_int_eq(leaders[1], 3);
+    ck_assert_int_eq(leaders[2], -1);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_coord_moves_show_up_in_find_coordinator)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    struct coordinator coord;
+    char host[64];
+    int port;
+    int fd = connect_broker(c, 1);
+
+    cmd_ok(c, "coord txn tx-1 2");
+    cmd_ok(c, "coord group g-1 3");
+    ck_assert_int_eq(find_coordinator_v1(fd, "tx-1", 1, &coord), 0);
+    ck_assert_int_eq(coord.error_code, 0);
+    ck_assert_int_eq(coord.node_id, 2);
+    ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 2, host, sizeof(host), &port), 0);
+    ck_assert_str_eq(coord.host, host);
+    ck_assert_int_eq(coord.port, port);
+    ck_assert_int_eq(find_coordinator_v1(fd, "g-1", 0, &coord), 0);
+    ck_assert_int_eq(coord.node_id, 3);
+    cmd_ok(c, "coord txn tx-1 1");
+    ck_assert_int_eq(find_coordinator_v1(fd, "tx-1", 1, &coord), 0);
+    ck_assert_int_eq(coord.node_id, 1);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+/* ---- limits of the mock that ktx-mock.c documents ---- */
+
+START_TEST(test_mock_metadata_ignores_injected_errors)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int32_t leaders[16], count;
+    int fd = connect_broker(c, 1);
+
+    cmd_ok(c, "topic orders 2 1");
+    cmd_ok(c, "err 3 1 -1");
+    metadata_v1_leaders(fd, "orders", leaders, &count);
+    ck_assert_int_eq(count, 2);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_closes_connection_on_unsupported_version)
+{
+    struct ktx_test_cluster *c = start_mock(1);
+    struct ktx__writer w;
+    uint8_t *resp;
+    size_t len;
+    int fd = connect_broker(c, 1);
+
+    req_begin(&w, KTX__API_METADATA, 3, 1);
+    ktx__w_array_len(&w, -1, false);
+    ck_assert_int_eq(req_send(fd, &w, &resp, &len), KTX_ERR_TRANSPORT);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_mock_answers_api_versions_v3_with_malformed_body)
+{
+    /* error_code 35, a one-byte "compact" count holding the raw count 1 (not 1 + 1), one
+     * entry without tagged fields (ApiVersions 0..2), throttle_time_ms 0, and no tag
+     * section: neither a v3 nor a v0 reader can parse it. */
+    static const char want_hex[] = "0023 01 0012 0000 0002 00000000";
+    struct ktx_test_cluster *c = start_mock(1);
+    struct ktx__writer w;
+    uint8_t *resp, *want;
+    size_t len, want_len;
+    int fd = connect_broker(c, 1);
+
+    req_begin(&w, KTX__API_API_VERSIONS, 3, 42);
+    ktx__w_string(&w, ktx__str_c("kafkatx"), true);
+    ktx__w_string(&w, ktx__str_c("0.1.0"), true);
+    ktx__w_tags_empty(&w);
+    ck_assert_int_eq(req_send(fd, &w, &resp, &len), 0);
+    want = ktx_test_unhex(want_hex, &want_len);
+    ck_assert_uint_eq(len, 4 + want_len);
+    ck_assert_int_eq(ktx__be32_get(resp), 42);
+    ck_assert_mem_eq(resp + 4, want, want_len);
+    free(want);
+    free(resp);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+static Suite *cluster_suite(void)
+{
+    Suite *s = suite_create("cluster");
+    TCase *lifecycle = tcase_create("lifecycle");
+    TCase *commands = tcase_create("commands");
+    TCase *wire = tcase_create("wire");
+    TCase *limits = tcase_create("limits");
+
+    tcase_set_timeout(lifecycle, 30);
+    tcase_add_test(lifecycle, test_mock_prints_bootstrap_within_one_second);
+    tcase_add_test(lifecycle, test_mock_starts_the_requested_number_of_brokers);
+    tcase_add_test(lifecycle, test_mock_rejects_bad_options);
+    tcase_add_test(lifecycle, test_mock_exits_cleanly_on_quit);
+    tcase_add_test(lifecycle, test_mock_exits_cleanly_on_eof);
+    tcase_add_test(lifecycle, test_mock_exits_cleanly_on_sigterm);
+    tcase_add_test(lifecycle, test_mock_dies_with_the_process_that_started_it);
+    suite_add_tcase(s, lifecycle);
+
+    tcase_set_timeout(commands, 30);
+    tcase_add_test(commands, test_mock_answers_ok_to_every_valid_command);
+    tcase_add_test(commands, test_mock_answers_err_to_invalid_commands_and_stays_alive);
+    tcase_add_test(commands, test_mock_refuses_over_long_lines_and_keeps_answering);
+    suite_add_tcase(s, commands);
+
+    tcase_set_timeout(wire, 30);
+    tcase_add_test(wire, test_down_refuses_connections_and_up_restores_them);
+    tcase_add_test(wire, test_err_fails_the_next_requests_on_any_broker);
+    tcase_add_test(wire, test_err_code_minus_one_drops_the_connection);
+    tcase_add_test(wire, test_berr_fails_one_request_on_one_broker_only);
+    tcase_add_test(wire, test_berr_code_zero_delays_one_successful_answer);
+    tcase_add_test(wire, test_rtt_delays_every_answer_of_that_broker);
+    tcase_add_test(wire, test_leader_moves_show_up_in_metadata);
+    tcase_add_test(wire, test_coord_moves_show_up_in_find_coordinator);
+    suite_add_tcase(s, wire);
+
+    tcase_set_timeout(limits, 30);
+    tcase_add_test(limits, test_mock_metadata_ignores_injected_errors);
+    tcase_add_test(limits, test_mock_closes_connection_on_unsupported_version);
+    tcase_add_test(limits, test_mock_answers_api_versions_v3_with_malformed_body);
+    suite_add_tcase(s, limits);
+    return s;
+}
+
+KTX_CHECK_MAIN(cluster_suite)
