@@ -49,6 +49,11 @@ struct ktx__init_producer_id_resp {
     int16_t producer_epoch;
 };
 
+/*
+ * InitProducerId codecs. A client sends v3+ with its current producer_id/producer_epoch to
+ * bump the epoch after an abortable error (KIP-360); below v3 those two fields are not
+ * sent and decode as -1. Errors as listed at the top of this file.
+ */
 int ktx__proto_init_producer_id_req_encode(struct ktx__writer *w, int16_t ver,
                                            const struct ktx__init_producer_id_req *req);
 int ktx__proto_init_producer_id_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -105,6 +110,8 @@ struct ktx__add_partitions_to_txn_resp {
     int32_t results_by_topic_count;
 };
 
+/* AddPartitionsToTxn codecs, versions 0-3 only; 4+ return KTX_ERR_UNSUPPORTED. Errors as
+ * listed at the top of this file. */
 int ktx__proto_add_partitions_to_txn_req_encode(struct ktx__writer *w, int16_t ver,
                                                 const struct ktx__add_partitions_to_txn_req *req);
 int ktx__proto_add_partitions_to_txn_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -131,6 +138,7 @@ struct ktx__add_offsets_to_txn_resp {
     int16_t error_code;
 };
 
+/* AddOffsetsToTxn codecs. Errors as listed at the top of this file. */
 int ktx__proto_add_offsets_to_txn_req_encode(struct ktx__writer *w, int16_t ver,
                                              const struct ktx__add_offsets_to_txn_req *req);
 int ktx__proto_add_offsets_to_txn_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -159,6 +167,10 @@ struct ktx__end_txn_resp {
     int16_t producer_epoch; /* v5+, default -1: the bumped epoch (KIP-890 transactions v2) */
 };
 
+/*
+ * EndTxn codecs. Only v5+ responses carry producer_id/producer_epoch (the epoch that the
+ * next transaction must use); below v5 they decode as -1. Errors as listed at the top.
+ */
 int ktx__proto_end_txn_req_encode(struct ktx__writer *w, int16_t ver,
                                   const struct ktx__end_txn_req *req);
 int ktx__proto_end_txn_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -213,6 +225,11 @@ struct ktx__txn_offset_commit_resp {
     int32_t topic_count;
 };
 
+/*
+ * TxnOffsetCommit codecs. v5 is encoded exactly like v4. Below v3 the group metadata is
+ * not sent and decodes as generation_id -1, member_id "" and group_instance_id null;
+ * below v2 committed_leader_epoch decodes as -1. Errors as listed at the top.
+ */
 int ktx__proto_txn_offset_commit_req_encode(struct ktx__writer *w, int16_t ver,
                                             const struct ktx__txn_offset_commit_req *req);
 int ktx__proto_txn_offset_commit_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -256,6 +273,7 @@ struct ktx__describe_transactions_resp {
     int32_t transaction_state_count;
 };
 
+/* DescribeTransactions codecs (v0, flexible). Errors as listed at the top of this file. */
 int ktx__proto_describe_transactions_req_encode(struct ktx__writer *w, int16_t ver,
                                                 const struct ktx__describe_transactions_req *req);
 int ktx__proto_describe_transactions_req_decode(const uint8_t *p, size_t len, int16_t ver,
@@ -310,6 +328,7 @@ struct ktx__describe_producers_resp {
     int32_t topic_count;
 };
 
+/* DescribeProducers codecs (v0, flexible). Errors as listed at the top of this file. */
 int ktx__proto_describe_producers_req_encode(struct ktx__writer *w, int16_t ver,
                                              const struct ktx__describe_producers_req *req);
 int ktx__proto_describe_producers_req_decode(const uint8_t *p, size_t len, int16_t ver,
