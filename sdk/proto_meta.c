@@ -633,7 +633,8 @@ int ktx__proto_find_coordinator_req_decode(const uint8_t *p, size_t len, int16_t
         out->key_type = ktx__r_i8(&r);
     } else {
         out->key_type = ktx__r_i8(&r);
-        out->coordinator_keys = ktx__meta_r_str_array(&r, arena, flex, &out->coordinator_keys_count);
+        out->coordinator_keys =
+            ktx__meta_r_str_array(&r, arena, flex, &out->coordinator_keys_count);
     }
     r_tags(&r, flex);
     return ktx__r_finish(&r);

@@ -173,9 +173,10 @@ START_TEST(test_api_versions_roundtrips_every_version)
         ck_assert_int_eq(resp_out.throttle_time_ms, ver >= 1 ? 7 : 0);
         ck_assert_int_eq(resp_out.supported_features_count, ver >= 3 ? 2 : 0);
         for (int i = 0; i < resp_out.supported_features_count; i++) {
-            assert_same_str(resp_out.supported_features[i].name, av_supported[i].name);
-            ck_assert_int_eq(resp_out.supported_features[i].min_version, av_supported[i].min_version);
-            ck_assert_int_eq(resp_out.supported_features[i].max_version, av_supported[i].max_version);
+            const struct ktx__supported_feature *f = &resp_out.supported_features[i];
+            assert_same_str(f->name, av_supported[i].name);
+            ck_assert_int_eq(f->min_version, av_supported[i].min_version);
+            ck_assert_int_eq(f->max_version, av_supported[i].max_version);
         }
         ck_assert_int_eq(resp_out.finalized_features_epoch, ver >= 3 ? 42 : -1);
         ck_assert_int_eq(resp_out.finalized_features_count, ver >= 3 ? 1 : 0);
@@ -253,7 +254,8 @@ START_TEST(test_api_versions_v3_rejects_v0_style_unsupported_version_body)
     ck_assert_int_eq(resp.api_keys_count, 0);
     ck_assert_int_eq(ktx__proto_api_versions_resp_decode(kafka, sizeof(kafka), 3, &resp, &arena),
                      KTX_ERR_BAD_MSG);
-    ck_assert_int_eq(ktx__proto_api_versions_resp_decode(kafka, sizeof(kafka), 0, &resp, &arena), 0);
+    ck_assert_int_eq(ktx__proto_api_versions_resp_decode(kafka, sizeof(kafka), 0, &resp, &arena),
+                     0);
     ck_assert_int_eq(resp.error_code, 35);
     ck_assert_int_eq(resp.api_keys_count, 1);
     ck_assert_int_eq(resp.api_keys[0].api_key, KTX__API_API_VERSIONS);
@@ -941,8 +943,9 @@ START_TEST(test_meta_codecs_refuse_versions_outside_their_range)
                 ck_assert_int_eq((resp ? codec->resp_encode : codec->req_encode)(&w, bad[b], msg),
                                  KTX_ERR_UNSUPPORTED);
                 ck_assert_uint_eq(w.len, 0);
-                ck_assert_int_eq(decode_case(&cases[c], resp, bad[b], (const uint8_t *)"\0\0\0\0", 4),
-                                 KTX_ERR_UNSUPPORTED);
+                ck_assert_int_eq(
+                    decode_case(&cases[c], resp, bad[b], (const uint8_t *)"\0\0\0\0", 4),
+                    KTX_ERR_UNSUPPORTED);
                 ktx__w_free(&w);
                 free(msg);
             }
