@@ -38,6 +38,9 @@
  *   Produce, Fetch, ListOffsets). The entries of `berr` are used before those of `err`.
  * - A dropped connection (CODE -1) is closed as soon as the request is read; the delay of a
  *   `berr` with CODE -1 is ignored.
+ * - Metadata v1+ reports controller_id 0, which is no broker's id (the mock never sets one).
+ * - An injected FindCoordinator error is answered with a null host, which the schema does
+ *   not allow (Kafka sends ""): a strict decoder (kafkatx's) refuses that answer.
  * - Metadata v0-v3 auto-creates unknown requested topics with 4 partitions; the REPLICATION
  *   of `topic` is not used by the mock (replicas are min(3, brokers) brokers).
  * - FindCoordinator aborts the whole process when a coordinator was pinned to a broker id
