@@ -204,7 +204,7 @@ static int enc_init_producer_id(struct ktx__writer *w, int16_t v, const void *re
  * UNSUPPORTED_VERSION or with a body that does not parse as v3 (librdkafka's mock
  * cluster does the latter).
  */
-static int probe_api_versions(struct probe *pr, bool *fell_back)
+static int probe_api_versions(struct probe *pr, bool *fell_back, bool verbose)
 {
     struct ktx__api_versions_req req = {ktx__str_c("kafkatx"), ktx__str_c(PACKAGE_VERSION)};
     struct ktx__api_versions_resp resp;
@@ -218,17 +218,19 @@ static int probe_api_versions(struct probe *pr, bool *fell_back)
         int drc = ktx__proto_api_versions_resp_decode(pr->resp, pr->resp_len, ver, &resp, &arena);
         if (drc == 0 && resp.error_code == 0) {
             ktx__proto_api_versions_pick(&resp, pr->versions, KTX__ARRAY_LEN(pr->versions));
-            printf("ApiVersions v%d: broker lists %d APIs\n", ver, resp.api_keys_count);
+            if (verbose)
+                printf("ApiVersions v%d: broker lists %d APIs\n", ver, resp.api_keys_count);
             rc = 0;
             break;
         }
-        printf("ApiVersions v%d: %s; falling back to v0\n", ver,
-               drc ? "malformed answer" : ktx_err_name(resp.error_code));
+        if (verbose)
+            printf("ApiVersions v%d: %s; falling back to v0\n", ver,
+                   drc ? "malformed answer" : ktx_err_name(resp.error_code));
         *fell_back = true;
     }
     ktx__arena_free(&arena);
-    if (rc != 0)
-        return -1;
+    if (rc != 0 || !verbose)
+        return rc;
     size_t n;
     const struct ktx__api_info *apis = ktx__proto_apis(&n);
     for (size_t i = 0; i < n; i++) {
@@ -353,7 +355,7 @@ static int probe_connect(struct probe *pr, const char *addr)
     bool fell_back;
     probe_close(pr);
     pr->fd = tcp_connect(addr);
-    return pr->fd < 0 ? -1 : probe_api_versions(pr, &fell_back);
+    return pr->fd < 0 ? -1 : probe_api_versions(pr, &fell_back, false);
 }
 
 static void usage(void)
@@ -389,7 +391,7 @@ int main(int argc, char **argv)
 
     snprintf(first, sizeof(first), "%.*s", (int)strcspn(bootstrap, ","), bootstrap);
     pr.fd = tcp_connect(first);
-    if (pr.fd < 0 || probe_api_versions(&pr, &fell_back) != 0 ||
+    if (pr.fd < 0 || probe_api_versions(&pr, &fell_back, true) != 0 ||
         probe_metadata(&pr, topic, &brokers, &topics) != 0 ||
         probe_init_producer_id(&pr, NULL, &idem_pid, &idem_epoch) != 0 ||
         probe_coordinator(&pr, txn_id, coord, sizeof(coord), &coord_id) != 0 ||
