@@ -295,8 +295,8 @@ KTX_EXPORT ktx_error_t *ktx_conf_set(ktx_conf_t *conf, const char *name, const c
  * Reads the value of property |name| (its default when never set) into |buf|, like
  * snprintf(): writes at most |*size| bytes including the terminating NUL, and stores in
  * |*size| the size needed for the whole value including the NUL. |buf| may be NULL when
- * |*size| is 0, to ask for the size. Secret properties read as "[redacted]" when set and ""
- * when not. |conf|, |name| are borrowed; |buf| is owned by the caller. Does not block.
+ * |*size| is 0, to ask for the size. A property without a default that is not set reads as
+ * "". Secret properties read as "[redacted]" when set and "" when not. |conf|, |name| are borrowed; |buf| is owned by the caller. Does not block.
  * Returns NULL (even when the value was truncated: compare |*size| with the buffer's size),
  * KTX_ERR_UNKNOWN_PROPERTY, or KTX_ERR_INVALID_ARG when an argument is NULL.
  */

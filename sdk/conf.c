@@ -818,9 +818,11 @@ int ktx__conf_resolve(const ktx_conf_t *conf, struct ktx__conf_values *out, char
 
     if (errbuf && errsize)
         errbuf[0] = '\0';
-    if (!conf || !out)
-        return rule_failed(errbuf, errsize, "ktx__conf_resolve: conf and out must not be NULL"),
-               KTX_ERR_INVALID_ARG;
+    if (!conf || !out) {
+        if (errbuf && errsize)
+            snprintf(errbuf, errsize, "ktx__conf_resolve: conf and out must not be NULL");
+        return KTX_ERR_INVALID_ARG;
+    }
     resolve_plain(conf, out);
     if (!out->bootstrap_servers)
         return rule_failed(errbuf, errsize, "bootstrap.servers is required");

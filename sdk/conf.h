@@ -79,7 +79,8 @@ struct ktx__conf_prop {
     const char *const *values;       /* KTX__CONF_ENUM: NULL-terminated accepted values */
     const char *const *unsupported;  /* KTX__CONF_ENUM: valid Kafka values not supported yet */
     unsigned flags;                  /* KTX__CONF_F_* */
-    int alias_of;                    /* enum ktx__conf_id this name is another name for, or -1 */
+    int alias_of;                    /* the row this name is another name for, or -1; an
+                                        alias reads and writes that row's value */
     const char *(*check)(const char *value); /* extra check: NULL, or why |value| is invalid */
     const char *range;               /* accepted values in words, for messages and the doc */
     const char *desc;                /* one or two sentences for docs/configuration.md */
