@@ -614,6 +614,69 @@ int kb_txncoord_expire(struct kb_txncoord *coord, int64_t now_ms, struct kb_txn_
     return 0;
 }
 
+int kb_txncoord_pending_markers(const struct kb_txncoord *coord, struct kb_txn_markers **out,
+                                size_t *n_out)
+{
+    *out = calloc(coord->n_txns + 1, sizeof(**out));
+    *n_out = 0;
+    if (!*out)
+        return KTX_ERR_NO_MEMORY;
+    for (size_t i = 0; i < coord->n_txns; i++) {
+        const struct kb_txn *txn = coord->txns[i];
+        bool commit = txn->state == KB_TXN_PREPARE_COMMIT;
+        if ((!commit && txn->state != KB_TXN_PREPARE_ABORT) || txn->markers_written)
+            continue;
+        if (fill_markers(coord, txn, commit, txn->producer_id, txn->producer_epoch,
+                         &(*out)[*n_out]))
+            return KTX_ERR_NO_MEMORY;
+        (*n_out)++;
+    }
+    return 0;
+}
+
+/* Copies the partitions and groups of |src| into the empty |txn|. */
+static int restore_members(struct kb_txn *txn, const struct kb_txn *src)
+{
+    int err = 0;
+
+    for (size_t i = 0; i < src->n_partitions && !err; i++)
+        err = add_partition(txn, &src->partitions[i]);
+    for (size_t i = 0; i < src->n_groups && !err; i++) {
+        char **np = realloc(txn->groups, (txn->n_groups + 1) * sizeof(*np));
+        if (!np)
+            return KTX_ERR_NO_MEMORY;
+        txn->groups = np;
+        txn->cap_groups = txn->n_groups + 1;
+        if (!(txn->groups[txn->n_groups] = strdup(src->groups[i])))
+            return KTX_ERR_NO_MEMORY;
+        txn->n_groups++;
+    }
+    return err;
+}
+
+int kb_txncoord_restore(struct kb_txncoord *coord, const struct kb_txn *src)
+{
+    struct kb_txn *txn;
+
+    if (find(coord, src->transactional_id) || (unsigned)src->state >= KB_TXN_STATE_COUNT)
+        return KTX_ERR_INVALID_ARG;
+    txn = txn_new(coord, src->transactional_id, src->timeout_ms, src->update_ms);
+    if (!txn)
+        return KTX_ERR_NO_MEMORY;
+    coord->next_producer_id--; /* txn_new took an id the restored record does not use */
+    txn->producer_id = src->producer_id;
+    txn->last_producer_id = src->last_producer_id;
+    txn->producer_epoch = src->producer_epoch;
+    txn->last_producer_epoch = src->last_producer_epoch;
+    txn->state = src->state;
+    txn->start_ms = src->start_ms;
+    txn->markers_written = src->markers_written;
+    txn->complete_at_ms = src->complete_at_ms;
+    if (src->producer_id >= coord->next_producer_id)
+        coord->next_producer_id = src->producer_id + 1;
+    return restore_members(txn, src);
+}
+
 int kb_txn_error_for_version(int16_t api_key, int16_t version, int err)
 {
     int16_t first = -1; /* first version that carries PRODUCER_FENCED */

@@ -184,6 +184,22 @@ int kb_txncoord_expire(struct kb_txncoord *coord, int64_t now_ms, struct kb_txn_
                        size_t *n_out);
 
 /*
+ * Marker work still owed after a restart: one entry for each transaction in PrepareCommit
+ * or PrepareAbort whose markers were not reported written. Stores a malloc'ed array in
+ * |*out| (free each entry with kb_txn_markers_free(), then the array) and its length in
+ * |*n_out|. Returns 0 or KTX_ERR_NO_MEMORY.
+ */
+int kb_txncoord_pending_markers(const struct kb_txncoord *coord, struct kb_txn_markers **out,
+                                size_t *n_out);
+
+/*
+ * Adds a deep copy of |src| (as saved before a restart) to |coord|, for the state loader.
+ * Returns 0, KTX_ERR_INVALID_ARG when the id exists already or the state is out of range,
+ * or KTX_ERR_NO_MEMORY.
+ */
+int kb_txncoord_restore(struct kb_txncoord *coord, const struct kb_txn *src);
+
+/*
  * Maps a coordinator error to what a request of |api_key| at |version| may carry:
  * PRODUCER_FENCED becomes INVALID_PRODUCER_EPOCH for InitProducerId < v4,
  * AddPartitionsToTxn < v2, AddOffsetsToTxn < v2, EndTxn < v2 and TxnOffsetCommit < v3.
