@@ -302,6 +302,101 @@ START_TEST(test_batch_control_abort_marker_roundtrips)
 }
 END_TEST
 
+/* A commit marker, written field by field. */
+START_TEST(test_batch_control_marker_matches_hand_built_bytes)
+{
+    size_t want_len;
+    uint8_t *want = ktx_test_unhex("0000000000000000" /* baseOffset 0 */
+                                   "00000042"         /* batchLength 66 = 78 - 12 */
+                                   "ffffffff"         /* partitionLeaderEpoch -1 */
+                                   "02"               /* magic 2 */
+                                   "00000000"         /* crc, filled in below */
+                                   "0030"             /* attributes: transactional, control */
+                                   "00000000"         /* lastOffsetDelta 0 */
+                                   "0000018bcfe56800" /* baseTimestamp 1700000000000 */
+                                   "0000018bcfe56800" /* maxTimestamp */
+                                   "0000000000000309" /* producerId 777 */
+                                   "0009"             /* producerEpoch 9 */
+                                   "ffffffff"         /* baseSequence -1 */
+                                   "00000001"         /* records count 1 */
+                                   "20"               /* record length varint 16 */
+                                   "00 00 00"         /* attributes, timestampDelta, offsetDelta */
+                                   "08 0000 0001"     /* keyLength 4: version 0, type 1 (commit) */
+                                   "0c 0000 0000001f" /* valueLength 6: version 0, epoch 31 */
+                                   "00",              /* headers count 0 */
+                                   &want_len);
+    struct ktx__writer w;
+    ktx__be32_put(want + 17, ktx__crc32c_sw(0, want + 21, want_len - 21));
+    ktx__w_init(&w, 0, 0);
+    ktx__w_raw(&w, "xyz", 3); /* the batch is appended after what |w| holds */
+    ck_assert_int_eq(ktx__batch_write_control(&w, 777, 9, true, 31, 1700000000000), 0);
+    ck_assert_uint_eq(w.len, 3 + want_len);
+    ck_assert_mem_eq(w.p + 3, want, want_len);
+    free(want);
+    ktx__w_free(&w);
+}
+END_TEST
+
+/* Appends |n| random records (null and empty keys, values and headers mixed) to |bw|,
+ * checking that each grows the batch by ktx__batch_record_size(). */
+static void append_random(struct ktx__batch_writer *bw, struct test_record *recs,
+                          struct ktx__record_header (*hdrs)[3], uint8_t *pool, int n,
+                          uint64_t seed)
+{
+    uint8_t r[8];
+    for (int i = 0; i < n; i++) {
+        ktx_test_fill_random(r, sizeof(r), seed * 1000 + (uint64_t)i + 1);
+        struct test_record *t = &recs[i];
+        t->timestamp = 1700000000000 + (int64_t)(r[0] % 200) - 100;
+        t->key = (const char *)pool + r[1];
+        t->key_len = r[2] % 5 == 0 ? -1 : r[2] % 40;
+        t->value = (const char *)pool + r[3];
+        t->value_len = r[4] % 7 == 0 ? -1 : (int32_t)(r[4] * 3 + r[5]) % 700;
+        t->header_count = r[6] % 4;
+        t->headers = hdrs[i];
+        for (size_t h = 0; h < t->header_count; h++) {
+            hdrs[i][h].key = (struct ktx__str){(const char *)pool + h * 7, (int32_t)(h * 3)};
+            hdrs[i][h].value = (struct ktx__bytes){pool + r[7], (r[7] + (int)h) % 5 - 1};
+        }
+        int64_t base = i ? bw->base_timestamp : t->timestamp;
+        size_t expect = ktx__batch_record_size(t->timestamp - base, i, t->key_len,
+                                               t->value_len, t->headers, t->header_count);
+        size_t before = ktx__batch_writer_size(bw);
+        ck_assert_int_eq(ktx__batch_append(bw, t->timestamp, t->key, t->key_len, t->value,
+                                           t->value_len, t->headers, t->header_count),
+                         0);
+        ck_assert_uint_eq(ktx__batch_writer_size(bw) - before, expect);
+    }
+}
+
+START_TEST(test_batch_random_records_roundtrip_with_and_without_zstd)
+{
+    enum { N = 300 };
+    static struct test_record recs[N];
+    static struct ktx__record_header hdrs[N][3];
+    static uint8_t pool[1024];
+    ktx_test_fill_random(pool, sizeof(pool), 11);
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        int compression = seed % 2 ? KTX__COMPRESSION_ZSTD : KTX__COMPRESSION_NONE;
+        int n = 1 + (int)(seed * 37 % N);
+        struct ktx__batch_writer bw;
+        struct ktx__batch_header h;
+        size_t len;
+        ck_assert_int_eq(ktx__batch_writer_init(&bw, 16, 1 << 20), 0);
+        append_random(&bw, recs, hdrs, pool, n, seed);
+        ck_assert_int_eq(ktx__batch_seal(&bw, compression, (int)seed % 5), 0);
+        uint8_t *p = ktx__batch_writer_data(&bw, &len);
+        ktx__batch_stamp(p, len, (int64_t)seed, (int16_t)seed, (int32_t)seed * 10, seed % 3);
+        ck_assert_int_eq(ktx__batch_validate(p, len, &h), 0);
+        ck_assert_int_eq(h.records_count, n);
+        ck_assert_int_eq(h.producer_id, (int64_t)seed);
+        ck_assert(ktx__batch_is_transactional(&h) == (seed % 3 != 0));
+        assert_records(p, len, recs, (size_t)n, 0);
+        ktx__batch_writer_free(&bw);
+    }
+}
+END_TEST
+
 START_TEST(test_batch_read_control_rejects_short_key_and_value)
 {
     static const uint8_t key[] = {0, 0, 0, 1}, value[] = {0, 0, 0, 0, 0};
@@ -696,6 +791,8 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_batch_restamp_after_epoch_bump_updates_identity_and_crc);
     tcase_add_test(tc, test_batch_control_commit_marker_roundtrips);
     tcase_add_test(tc, test_batch_control_abort_marker_roundtrips);
+    tcase_add_test(tc, test_batch_control_marker_matches_hand_built_bytes);
+    tcase_add_test(tc, test_batch_random_records_roundtrip_with_and_without_zstd);
     tcase_add_test(tc, test_batch_read_control_rejects_short_key_and_value);
     tcase_add_test(tc, test_batch_first_record_always_fits_up_to_record_limit);
     tcase_add_test(tc, test_batch_append_refuses_records_past_max_bytes_and_keeps_batch);
