@@ -20,14 +20,14 @@
 #define RPC_TIMEOUT_MS 5000
 #define VERSIONS_SLOTS 128
 
-/* One request/response exchange: the response frame (decoded views point into it) and
- * the arena holding decoded arrays. Released with exchange_free(). */
-struct exchange {
-    uint8_t *raw;
-    struct ktx__arena arena;
-};
-
 static struct ktx_test_cluster *cluster;
+
+/* ktx_test_exchange() with this suite's timeout. */
+static int exchange(int fd, const struct ktx__proto_codec *codec, int16_t ver, const void *req,
+                    void *resp, struct ktx_test_exchange *ex)
+{
+    return ktx_test_exchange(fd, codec, ver, req, resp, ex, RPC_TIMEOUT_MS);
+}
 
 static void cluster_setup(void)
 {
@@ -52,41 +52,6 @@ static int connect_broker(int broker_id)
     int fd = ktx_test_cluster_connect(cluster, broker_id, RPC_TIMEOUT_MS);
     ck_assert_msg(fd >= 0, "connect to broker %d: %s", broker_id, strerror(errno));
     return fd;
-}
-
-static void exchange_free(struct exchange *ex)
-{
-    free(ex->raw);
-    ex->raw = NULL;
-    ktx__arena_free(&ex->arena);
-}
-
-/*
- * Encodes |req| with |codec| at |ver| behind a request header, sends it on |fd|, reads one
- * response, checks its correlation id and decodes its body into |resp|. Returns the
- * decoder's result; a transport failure fails the test. |ex| must be released with
- * exchange_free() after |resp| is no longer used.
- */
-static int exchange(int fd, const struct ktx__proto_codec *codec, int16_t ver, const void *req,
-                    void *resp, struct exchange *ex)
-{
-    static int32_t next_corr = 1000;
-    struct ktx__req_header hdr = {codec->api_key, ver, next_corr++, ktx__str_c("kafkatx-interop")};
-    struct ktx__writer w;
-    struct ktx__reader r;
-    size_t len;
-    int32_t corr = -1;
-
-    ktx__arena_init(&ex->arena, 0);
-    ktx__w_init(&w, 256, 0);
-    ck_assert_int_eq(ktx__proto_req_header_encode(&w, &hdr), 0);
-    ck_assert_int_eq(codec->req_encode(&w, ver, req), 0);
-    ck_assert_int_eq(ktx_test_rpc(fd, w.p, w.len, &ex->raw, &len, RPC_TIMEOUT_MS), 0);
-    ktx__w_free(&w);
-    ktx__r_init(&r, ex->raw, len);
-    ck_assert_int_eq(ktx__proto_resp_header_decode(&r, codec->api_key, ver, &corr), 0);
-    ck_assert_int_eq(corr, hdr.correlation_id);
-    return codec->resp_decode(ex->raw + r.pos, len - r.pos, ver, resp, &ex->arena);
 }
 
 static const struct ktx__api_version *find_api(const struct ktx__api_versions_resp *resp,
@@ -127,13 +92,13 @@ START_TEST(test_interop_api_versions_v0_to_v2_decode_the_mock_ranges)
     for (int16_t ver = 0; ver <= 2; ver++) {
         struct ktx__api_versions_req req = {ktx__str_c(NULL), ktx__str_c(NULL)};
         struct ktx__api_versions_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
 
         ck_assert_int_eq(exchange(fd, &ktx__proto_codec_api_versions, ver, &req, &resp, &ex), 0);
         ck_assert_int_eq(resp.error_code, 0);
         ck_assert_int_eq(resp.throttle_time_ms, 0);
         assert_mock_ranges(&resp);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
     close(fd);
 }
@@ -146,19 +111,19 @@ START_TEST(test_interop_api_versions_v3_v4_are_rejected_and_v0_fallback_negotiat
     for (int16_t ver = 3; ver <= 4; ver++) {
         struct ktx__api_versions_req req = {ktx__str_c("kafkatx"), ktx__str_c("0.1.0")};
         struct ktx__api_versions_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
 
         /* The mock's UNSUPPORTED_VERSION answer is malformed: the decoder must refuse it
          * rather than read garbage. */
         ck_assert_int_eq(exchange(fd, &ktx__proto_codec_api_versions, ver, &req, &resp, &ex),
                          KTX_ERR_BAD_MSG);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
 
     /* Falling back to v0 on the same connection works and negotiates the mock's limits. */
     struct ktx__api_versions_req req = {ktx__str_c(NULL), ktx__str_c(NULL)};
     struct ktx__api_versions_resp resp;
-    struct exchange ex;
+    struct ktx_test_exchange ex;
     int16_t versions[VERSIONS_SLOTS];
 
     ck_assert_int_eq(exchange(fd, &ktx__proto_codec_api_versions, 0, &req, &resp, &ex), 0);
@@ -182,7 +147,7 @@ START_TEST(test_interop_api_versions_v3_v4_are_rejected_and_v0_fallback_negotiat
     ck_assert_int_eq(versions[KTX__API_SASL_AUTHENTICATE], -1);
     ck_assert_int_eq(versions[KTX__API_DESCRIBE_PRODUCERS], -1);
     ck_assert_int_eq(versions[KTX__API_DESCRIBE_TRANSACTIONS], -1);
-    exchange_free(&ex);
+    ktx_test_exchange_free(&ex);
     close(fd);
 }
 END_TEST
@@ -200,7 +165,7 @@ static const struct ktx__metadata_topic *find_topic(const struct ktx__metadata_r
 
 /* Fetches Metadata v|ver| for all topics (|names| NULL) or the |count| topics in |names|. */
 static void metadata(int fd, int16_t ver, const char *const *names, int32_t count,
-                     struct ktx__metadata_resp *resp, struct exchange *ex)
+                     struct ktx__metadata_resp *resp, struct ktx_test_exchange *ex)
 {
     struct ktx__metadata_req_topic topics[4];
     struct ktx__metadata_req req;
@@ -264,19 +229,19 @@ START_TEST(test_interop_metadata_v1_v2_show_created_topics_and_leader_moves)
     cmd_ok("topic audit 1 1");
     for (int16_t ver = 1; ver <= 2; ver++) {
         struct ktx__metadata_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
 
         metadata(fd, ver, NULL, 0, &resp, &ex);
         assert_brokers(&resp, ver);
         ck_assert_int_eq(resp.topics_count, 2);
         assert_partitions(find_topic(&resp, "orders"), 3);
         assert_partitions(find_topic(&resp, "audit"), 1);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
 
         metadata(fd, ver, only_orders, 1, &resp, &ex);
         ck_assert_int_eq(resp.topics_count, 1);
         assert_partitions(find_topic(&resp, "orders"), 3);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
 
     cmd_ok("leader orders 0 3");
@@ -284,7 +249,7 @@ START_TEST(test_interop_metadata_v1_v2_show_created_topics_and_leader_moves)
     cmd_ok("leader orders 2 2");
     for (int16_t ver = 1; ver <= 2; ver++) {
         struct ktx__metadata_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
         const struct ktx__metadata_topic *orders;
 
         metadata(fd, ver, only_orders, 1, &resp, &ex);
@@ -293,7 +258,7 @@ START_TEST(test_interop_metadata_v1_v2_show_created_topics_and_leader_moves)
         ck_assert_int_eq(orders->partitions[0].leader_id, 3);
         ck_assert_int_eq(orders->partitions[1].leader_id, 1);
         ck_assert_int_eq(orders->partitions[2].leader_id, 2);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
     close(fd);
 }
@@ -302,7 +267,7 @@ END_TEST
 /* ---- FindCoordinator ---- */
 
 static void find_coordinator(int fd, int16_t ver, const char *key, int8_t key_type,
-                             struct ktx__find_coordinator_resp *resp, struct exchange *ex)
+                             struct ktx__find_coordinator_resp *resp, struct ktx_test_exchange *ex)
 {
     struct ktx__find_coordinator_req req;
 
@@ -334,24 +299,24 @@ START_TEST(test_interop_find_coordinator_v1_v2_answer_the_pinned_broker)
     cmd_ok("coord group g-a 3");
     for (int16_t ver = 1; ver <= 2; ver++) {
         struct ktx__find_coordinator_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
 
         find_coordinator(fd, ver, "tx-a", KTX__COORDINATOR_TRANSACTION, &resp, &ex);
         assert_coordinator(&resp, 2);
         ck_assert_int_eq(resp.error_message.len, -1);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
         find_coordinator(fd, ver, "g-a", KTX__COORDINATOR_GROUP, &resp, &ex);
         assert_coordinator(&resp, 3);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
     cmd_ok("coord txn tx-a 1");
     for (int16_t ver = 1; ver <= 2; ver++) {
         struct ktx__find_coordinator_resp resp;
-        struct exchange ex;
+        struct ktx_test_exchange ex;
 
         find_coordinator(fd, ver, "tx-a", KTX__COORDINATOR_TRANSACTION, &resp, &ex);
         assert_coordinator(&resp, 1);
-        exchange_free(&ex);
+        ktx_test_exchange_free(&ex);
     }
     close(fd);
 }
@@ -361,7 +326,7 @@ START_TEST(test_interop_find_coordinator_error_with_null_host_is_refused)
 {
     struct ktx__find_coordinator_req req;
     struct ktx__find_coordinator_resp resp;
-    struct exchange ex;
+    struct ktx_test_exchange ex;
     int fd = connect_broker(1);
 
     /* On an error the mock sends a null host, which the schema does not allow (Kafka sends
@@ -374,11 +339,11 @@ START_TEST(test_interop_find_coordinator_error_with_null_host_is_refused)
                      KTX_ERR_BAD_MSG);
     /* correlation id, throttle_time_ms, then error_code */
     ck_assert_int_eq(ex.raw[8] << 8 | ex.raw[9], KTX_ERR_COORDINATOR_NOT_AVAILABLE);
-    exchange_free(&ex);
+    ktx_test_exchange_free(&ex);
     /* The next answer is a normal one. */
     find_coordinator(fd, 2, "tx-a", KTX__COORDINATOR_TRANSACTION, &resp, &ex);
     ck_assert_int_eq(resp.error_code, 0);
-    exchange_free(&ex);
+    ktx_test_exchange_free(&ex);
     close(fd);
 }
 END_TEST
@@ -391,10 +356,10 @@ static void init_producer_id(int fd, int16_t ver, const char *transactional_id,
 {
     struct ktx__init_producer_id_req req = {ktx__str_c(transactional_id), 60000, producer_id,
                                             producer_epoch};
-    struct exchange ex;
+    struct ktx_test_exchange ex;
 
     ck_assert_int_eq(exchange(fd, &ktx__proto_codec_init_producer_id, ver, &req, resp, &ex), 0);
-    exchange_free(&ex);
+    ktx_test_exchange_free(&ex);
 }
 
 START_TEST(test_interop_init_producer_id_v0_to_v4_idempotent)
@@ -421,7 +386,7 @@ START_TEST(test_interop_init_producer_id_v0_to_v4_transactional_on_found_coordin
 {
     struct ktx__find_coordinator_resp coord;
     struct ktx__init_producer_id_resp resp;
-    struct exchange ex;
+    struct ktx_test_exchange ex;
     char host[64];
     int fd, other;
 
@@ -436,7 +401,7 @@ START_TEST(test_interop_init_producer_id_v0_to_v4_transactional_on_found_coordin
     other = fd;
     fd = ktx_test_connect(host, coord.port, RPC_TIMEOUT_MS);
     ck_assert_int_ge(fd, 0);
-    exchange_free(&ex);
+    ktx_test_exchange_free(&ex);
 
     for (int16_t ver = 0; ver <= 4; ver++) {
         init_producer_id(fd, ver, "tx-b", -1, -1, &resp);

@@ -602,3 +602,43 @@ int ktx_test_rpc(int fd, const void *req, size_t req_len, uint8_t **resp, size_t
     }
     return ktx_test_recv_frame(fd, timeout_ms, resp, resp_len);
 }
+
+/* ---- exchanges through kafkatx's codecs ---- */
+
+int ktx_test_exchange(int fd, const struct ktx__proto_codec *codec, int16_t ver, const void *req,
+                      void *resp, struct ktx_test_exchange *ex, int timeout_ms)
+{
+    static int32_t next_corr = 1;
+    struct ktx__req_header hdr = {codec->api_key, ver, next_corr++, ktx__str_c("kafkatx-test")};
+    struct ktx__writer w;
+    struct ktx__reader r;
+    int32_t corr = -1;
+    int rc;
+
+    memset(ex, 0, sizeof(*ex));
+    ktx__arena_init(&ex->arena, 0);
+    ktx__w_init(&w, 256, 0);
+    rc = ktx__proto_req_header_encode(&w, &hdr);
+    if (rc == 0)
+        rc = codec->req_encode(&w, ver, req);
+    if (rc == 0)
+        rc = ktx_test_rpc(fd, w.p, w.len, &ex->raw, &ex->len, timeout_ms);
+    ktx__w_free(&w);
+    if (rc != 0)
+        return rc;
+    ktx__r_init(&r, ex->raw, ex->len);
+    if (ktx__proto_resp_header_decode(&r, codec->api_key, ver, &corr) != 0 ||
+        corr != hdr.correlation_id)
+        return KTX_ERR_BAD_MSG;
+    ex->correlation_id = corr;
+    return codec->resp_decode(ex->raw + r.pos, ex->len - r.pos, ver, resp, &ex->arena);
+}
+
+void ktx_test_exchange_free(struct ktx_test_exchange *ex)
+{
+    if (ex == NULL)
+        return;
+    free(ex->raw);
+    ktx__arena_free(&ex->arena);
+    memset(ex, 0, sizeof(*ex));
+}

@@ -19,6 +19,7 @@
  *
  * Thread: every function is meant for the test's own thread; a cluster handle is not
  * thread-safe. The helper ignores SIGPIPE process-wide (a dead peer must not kill the test).
+ * It lives in tests/libktxtest.la; ktx_test_exchange() needs libkafkatx_core (wire, proto).
  */
 #ifndef KTX_TEST_CLUSTER_H
 #define KTX_TEST_CLUSTER_H
@@ -27,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+#include "proto.h"
 
 enum ktx_test_peer {
     KTX_TEST_PEER_MOCK,   /* tests/cluster/ktx-mock (librdkafka's mock cluster) */
@@ -134,6 +137,35 @@ int ktx_test_recv_frame(int fd, int timeout_ms, uint8_t **frame, size_t *len);
 /* ktx_test_send_frame() then ktx_test_recv_frame(); same results. */
 int ktx_test_rpc(int fd, const void *req, size_t req_len, uint8_t **resp, size_t *resp_len,
                  int timeout_ms);
+
+/*
+ * One request/response exchange through kafkatx's codecs: the response frame (decoded
+ * strings point into |raw|) and the arena that holds decoded arrays. Zero it before use;
+ * release it with ktx_test_exchange_free() once the decoded response is no longer used.
+ */
+struct ktx_test_exchange {
+    uint8_t *raw; /* response header + body, malloc'ed */
+    size_t len;
+    int32_t correlation_id;
+    struct ktx__arena arena;
+};
+
+/*
+ * Encodes |req| with |codec| at version |ver| behind a request header (client id
+ * "kafkatx-test", a fresh correlation id), sends it on |fd|, reads one response within
+ * |timeout_ms|, checks its correlation id and decodes its body into |resp| (a struct of the
+ * codec's response type). |ex| receives the frame and the arena.
+ *
+ * Returns 0; KTX_ERR_TRANSPORT / KTX_ERR_TIMED_OUT from the transport; the encoder's
+ * error; KTX_ERR_BAD_MSG for a bad response header or correlation id; otherwise the
+ * decoder's result (KTX_ERR_BAD_MSG, KTX_ERR_UNSUPPORTED). |ex| must be freed in every
+ * case.
+ */
+int ktx_test_exchange(int fd, const struct ktx__proto_codec *codec, int16_t ver, const void *req,
+                      void *resp, struct ktx_test_exchange *ex, int timeout_ms);
+
+/* Frees what |ex| holds and zeroes it. NULL-safe. */
+void ktx_test_exchange_free(struct ktx_test_exchange *ex);
 
 /* Returns a monotonic clock in milliseconds, for timing assertions. */
 int64_t ktx_test_now_ms(void);
