@@ -101,9 +101,11 @@ static size_t field_size(int32_t len)
     return ktx__varint_size(len) + (len > 0 ? (size_t)len : 0);
 }
 
-size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
-                              int32_t value_len, const struct ktx__record_header *headers,
-                              size_t header_count)
+/* Returns the size of a record's body (everything after its length prefix), or SIZE_MAX
+ * when the record cannot be encoded. */
+static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
+                               int32_t value_len, const struct ktx__record_header *headers,
+                               size_t header_count)
 {
     if (key_len < -1 || value_len < -1 || header_count > INT32_MAX ||
         (header_count && !headers))
@@ -116,22 +118,24 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
             return SIZE_MAX;
         body += field_size(headers[i].key.len) + field_size(headers[i].value.len);
     }
-    if (body > INT32_MAX)
-        return SIZE_MAX;
-    return ktx__varint_size((int32_t)body) + body;
+    return body > INT32_MAX ? SIZE_MAX : body;
 }
 
-/* Writes one record of |size| bytes (as computed by ktx__batch_record_size()). */
-static void write_record(struct ktx__writer *w, size_t size, int64_t timestamp_delta,
+size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
+                              int32_t value_len, const struct ktx__record_header *headers,
+                              size_t header_count)
+{
+    size_t body = record_body_size(timestamp_delta, offset_delta, key_len, value_len, headers,
+                                   header_count);
+    return body == SIZE_MAX ? SIZE_MAX : ktx__varint_size((int32_t)body) + body;
+}
+
+/* Writes one record whose body is |body| bytes (as computed by record_body_size()). */
+static void write_record(struct ktx__writer *w, size_t body, int64_t timestamp_delta,
                          int32_t offset_delta, const void *key, int32_t key_len,
                          const void *value, int32_t value_len,
                          const struct ktx__record_header *headers, size_t header_count)
 {
-    /* The body size is the total minus its own length prefix; the prefix of a body of
-     * |size| - 1 bytes or less is never longer than that of |size| bytes, so try both. */
-    size_t body = size - 1;
-    while (ktx__varint_size((int32_t)body) + body != size)
-        body--;
     ktx__w_varint(w, (int32_t)body);
     ktx__w_i8(w, 0); /* record attributes: unused */
     ktx__w_varlong(w, timestamp_delta);
@@ -174,11 +178,10 @@ int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const 
     int64_t delta;
     if (__builtin_sub_overflow(timestamp_ms, base, &delta))
         return KTX_ERR_INVALID_ARG;
-    size_t size = ktx__batch_record_size(delta, bw->count, key_len, value_len, headers,
-                                         header_count);
-    if (size == SIZE_MAX)
+    size_t body = record_body_size(delta, bw->count, key_len, value_len, headers, header_count);
+    if (body == SIZE_MAX)
         return KTX_ERR_INVALID_ARG;
-    int err = check_fits(bw, size);
+    int err = check_fits(bw, ktx__varint_size((int32_t)body) + body);
     if (err)
         return err;
     size_t old_len = bw->w.len;
@@ -187,7 +190,7 @@ int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const 
         old_len = 0;
         ktx__w_reserve(&bw->w, KTX__BATCH_HEADER_SIZE);
     }
-    write_record(&bw->w, size, delta, bw->count, key, key_len, value, value_len, headers,
+    write_record(&bw->w, body, delta, bw->count, key, key_len, value, value_len, headers,
                  header_count);
     if (bw->w.err) {
         err = bw->w.err == KTX_ERR_NO_MEMORY ? KTX_ERR_NO_MEMORY : KTX_ERR_MESSAGE_TOO_LARGE;
