@@ -591,6 +591,27 @@ START_TEST(test_mock_metadata_ignores_injected_errors)
 }
 END_TEST
 
+START_TEST(test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there)
+{
+    struct ktx_test_cluster *c = start_mock(3);
+    int16_t error_code = -1;
+    int fd1 = connect_broker(c, 1), fd2 = connect_broker(c, 2);
+
+    cmd_ok(c, "berr 1 18 0 0");
+    ck_assert_int_eq(api_versions_v0(fd1, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
+    /* Broker 1 now has an (empty) error stack for ApiVersions, which hides the cluster's. */
+    cmd_ok(c, "err 18 2 15");
+    ck_assert_int_eq(api_versions_v0(fd1, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
+    ck_assert_int_eq(api_versions_v0(fd2, &error_code), 0);
+    ck_assert_int_eq(error_code, 15);
+    close(fd1);
+    close(fd2);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 START_TEST(test_mock_closes_connection_on_unsupported_version)
 {
     struct ktx_test_cluster *c = start_mock(1);
@@ -676,6 +697,7 @@ static Suite *cluster_suite(void)
 
     tcase_set_timeout(limits, 30);
     tcase_add_test(limits, test_mock_metadata_ignores_injected_errors);
+    tcase_add_test(limits, test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there);
     tcase_add_test(limits, test_mock_closes_connection_on_unsupported_version);
     tcase_add_test(limits, test_mock_answers_api_versions_v3_with_malformed_body);
     suite_add_tcase(s, limits);

@@ -35,7 +35,11 @@
  * - Metadata never consults the injected errors: `err 3 ...` and `berr B 3 ...` neither fail
  *   nor delay Metadata (they stay queued). Every other handler takes one injected entry per
  *   request (ApiVersions, FindCoordinator, InitProducerId, the transactional and group APIs,
- *   Produce, Fetch, ListOffsets). The entries of `berr` are used before those of `err`.
+ *   Produce, Fetch, ListOffsets).
+ * - Once a broker got a `berr` for an API, that broker never again consults the `err`
+ *   entries of that API (its own, now empty, error stack hides the cluster's), so `err`
+ *   then fails requests on the other brokers only. ktx-mock warns on stderr when an `err`
+ *   is shadowed that way; use a fresh cluster or `berr` on every broker instead.
  * - A dropped connection (CODE -1) is closed as soon as the request is read; the delay of a
  *   `berr` with CODE -1 is ignored.
  * - Metadata v1+ reports controller_id 0, which is no broker's id (the mock never sets one).
@@ -77,6 +81,7 @@
 #define MAX_ARGS 8
 #define MAX_BROKERS 64
 #define MAX_TOPICS 1024
+#define MAX_BERR_USES 1024
 #define MAX_PARTITIONS 100000
 #define MAX_DELAY_MS 600000
 #define WAKE_AFTER_MS 20
@@ -95,6 +100,12 @@ struct waker {
     int brokers;
 };
 
+/* A (broker, API) pair that got a `berr`: its error stack hides the cluster's. */
+struct berr_use {
+    int32_t broker;
+    int16_t api_key;
+};
+
 /* A topic created with `topic`, so that `leader` can check the partition range. */
 struct topic {
     char *name;
@@ -108,6 +119,8 @@ struct mock {
     int brokers;
     struct topic topics[MAX_TOPICS];
     int topic_cnt;
+    struct berr_use berr_uses[MAX_BERR_USES];
+    int berr_use_cnt;
     bool quit;
     struct waker waker;
 };
@@ -354,6 +367,28 @@ static void cmd_topic(struct mock *mock, const struct cmd *cmd)
     answer_rd(err);
 }
 
+/* Remembers that |broker| got a `berr` for |api_key|. */
+static void berr_use_add(struct mock *mock, long broker, long api_key)
+{
+    for (int i = 0; i < mock->berr_use_cnt; i++)
+        if (mock->berr_uses[i].broker == broker && mock->berr_uses[i].api_key == api_key)
+            return;
+    if (mock->berr_use_cnt < MAX_BERR_USES)
+        mock->berr_uses[mock->berr_use_cnt++] = (struct berr_use){(int32_t)broker,
+                                                                  (int16_t)api_key};
+}
+
+/* Warns on stderr about the brokers that an `err` for |api_key| will not reach. */
+static void berr_use_warn(const struct mock *mock, long api_key)
+{
+    for (int i = 0; i < mock->berr_use_cnt; i++)
+        if (mock->berr_uses[i].api_key == api_key)
+            fprintf(stderr,
+                    "ktx-mock: warning: err %ld does not reach broker %d, which had a berr "
+                    "for that API (librdkafka mock limit)\n",
+                    api_key, (int)mock->berr_uses[i].broker);
+}
+
 static void cmd_err(struct mock *mock, const struct cmd *cmd)
 {
     long api_key, count, code;
@@ -373,6 +408,7 @@ static void cmd_err(struct mock *mock, const struct cmd *cmd)
     rd_kafka_mock_push_request_errors_array(mock->mcluster, (int16_t)api_key, (size_t)count,
                                             errs);
     free(errs);
+    berr_use_warn(mock, api_key);
     answer_ok();
 }
 
@@ -385,6 +421,7 @@ static void cmd_berr(struct mock *mock, const struct cmd *cmd)
         !parse_int(cmd->argv[3], -1, INT16_MAX, "error code", &code) ||
         !parse_int(cmd->argv[4], 0, MAX_DELAY_MS, "delay", &delay_ms))
         return;
+    berr_use_add(mock, broker, api_key);
     answer_rd(rd_kafka_mock_broker_push_request_error_rtts(
         mock->mcluster, (int32_t)broker, (int16_t)api_key, 1, code_to_rd(code), (int)delay_ms));
 }
