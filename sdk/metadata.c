@@ -1,0 +1,3 @@
+/* metadata: placeholder, being written. */
+#include "metadata.h"
+typedef int ktx__metadata_placeholder;
