@@ -20,7 +20,13 @@
 
 /* ------------------------------------------------------------------------------------ */
 /* ApiVersions (key 18), v0-4, flexible from v3. The response always travels behind a v0
- * response header (proto.c handles that); its body is still flexible from v3. */
+ * response header (proto.c handles that); its body is still flexible from v3.
+ *
+ * A broker that does not support the requested version answers with a v0 body carrying
+ * UNSUPPORTED_VERSION (35) and its own ApiVersions range; some brokers (librdkafka's mock)
+ * send a body that parses as nothing else. Decoding such a body at v3 fails with
+ * KTX_ERR_BAD_MSG, so a client that gets KTX_ERR_BAD_MSG or error_code 35 at v3+ decodes
+ * the same bytes again at v0 and retries with the version the broker lists. */
 
 struct ktx__api_versions_req {
     struct ktx__str client_software_name;    /* v3+ */

@@ -295,6 +295,31 @@ START_TEST(test_api_versions_v3_skips_unknown_tags_and_rejects_bad_ones)
 }
 END_TEST
 
+START_TEST(test_api_versions_encode_reports_unencodable_tag_payloads)
+{
+    struct ktx__supported_feature bad[] = {{{NULL, -1}, 0, 1}}; /* names are not nullable */
+    struct ktx__api_versions_resp resp = {0};
+    struct ktx__writer w;
+
+    resp.finalized_features_epoch = -1;
+    resp.supported_features = bad;
+    resp.supported_features_count = 1;
+    ktx__w_init(&w, 64, 0);
+    ck_assert_int_eq(ktx__proto_api_versions_resp_encode(&w, 3, &resp), KTX_ERR_BAD_MSG);
+    ktx__w_free(&w);
+    /* v0-2 do not carry features: the same answer encodes. */
+    ktx__w_init(&w, 64, 0);
+    ck_assert_int_eq(ktx__proto_api_versions_resp_encode(&w, 2, &resp), 0);
+    ck_assert_uint_eq(w.len, 2 + 4 + 4);
+    ktx__w_free(&w);
+    /* A writer ceiling below the body size fails the encoding. */
+    fill_av_resp(3, &resp);
+    ktx__w_init(&w, 16, 16);
+    ck_assert_int_ne(ktx__proto_api_versions_resp_encode(&w, 3, &resp), 0);
+    ktx__w_free(&w);
+}
+END_TEST
+
 START_TEST(test_api_versions_pick_takes_highest_common_version)
 {
     struct ktx__api_version keys[] = {
@@ -1017,6 +1042,7 @@ static Suite *proto_meta_suite(void)
     tcase_add_test(tc, test_api_versions_v3_response_matches_schema_bytes);
     tcase_add_test(tc, test_api_versions_v3_rejects_v0_style_unsupported_version_body);
     tcase_add_test(tc, test_api_versions_v3_skips_unknown_tags_and_rejects_bad_ones);
+    tcase_add_test(tc, test_api_versions_encode_reports_unencodable_tag_payloads);
     tcase_add_test(tc, test_api_versions_pick_takes_highest_common_version);
     tcase_add_test(tc, test_api_versions_pick_reports_too_small_table);
     tcase_add_test(tc, test_api_versions_finalized_level_reads_transaction_version);
