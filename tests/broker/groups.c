@@ -40,7 +40,7 @@ static bool same_key(const struct kb_offset *o, const char *group_id, const char
 }
 
 /* Index of the entry for the key (and |producer_id| when >= 0) in |arr|, or -1. */
-static ssize_t find(const struct kb_offset *arr, size_t n, const char *group_id,
+static ssize_t find_offset(const struct kb_offset *arr, size_t n, const char *group_id,
                     const char *topic, int32_t partition, int64_t producer_id)
 {
     for (size_t i = 0; i < n; i++)
@@ -132,7 +132,7 @@ int kb_groups_commit(struct kb_groups *groups, const char *group_id,
 
     if (err)
         return err;
-    i = find(groups->committed, groups->n_committed, group_id, commit->topic, commit->partition, -1);
+    i = find_offset(groups->committed, groups->n_committed, group_id, commit->topic, commit->partition, -1);
     return store(groups, &groups->committed, &groups->n_committed, &groups->cap_committed, i,
                  group_id, commit, -1, -1, now_ms);
 }
@@ -163,7 +163,7 @@ int kb_groups_txn_commit(struct kb_groups *groups, const char *group_id, int64_t
         return err;
     if (producer_epoch < pending_epoch(groups, group_id, producer_id))
         return KTX_ERR_INVALID_PRODUCER_EPOCH;
-    i = find(groups->pending, groups->n_pending, group_id, commit->topic, commit->partition,
+    i = find_offset(groups->pending, groups->n_pending, group_id, commit->topic, commit->partition,
              producer_id);
     return store(groups, &groups->pending, &groups->n_pending, &groups->cap_pending, i, group_id,
                  commit, producer_id, producer_epoch, now_ms);
@@ -172,7 +172,7 @@ int kb_groups_txn_commit(struct kb_groups *groups, const char *group_id, int64_t
 /* Makes pending entry |p| the committed offset of its partition (moves its strings). */
 static int promote(struct kb_groups *groups, struct kb_offset *p, int64_t now_ms)
 {
-    ssize_t i = find(groups->committed, groups->n_committed, p->group_id, p->topic, p->partition, -1);
+    ssize_t i = find_offset(groups->committed, groups->n_committed, p->group_id, p->topic, p->partition, -1);
     struct kb_offset *o = slot_for(groups, &groups->committed, &groups->n_committed,
                                    &groups->cap_committed, i);
     if (!o)
@@ -209,7 +209,7 @@ int kb_groups_txn_complete(struct kb_groups *groups, const char *group_id, int64
 bool kb_groups_has_pending(const struct kb_groups *groups, const char *group_id,
                            const char *topic, int32_t partition)
 {
-    return find(groups->pending, groups->n_pending, group_id, topic, partition, -1) >= 0;
+    return find_offset(groups->pending, groups->n_pending, group_id, topic, partition, -1) >= 0;
 }
 
 int kb_groups_fetch(const struct kb_groups *groups, const char *group_id, const char *topic,
@@ -220,7 +220,7 @@ int kb_groups_fetch(const struct kb_groups *groups, const char *group_id, const 
     *out = NULL;
     if (require_stable && kb_groups_has_pending(groups, group_id, topic, partition))
         return KTX_ERR_UNSTABLE_OFFSET_COMMIT;
-    i = find(groups->committed, groups->n_committed, group_id, topic, partition, -1);
+    i = find_offset(groups->committed, groups->n_committed, group_id, topic, partition, -1);
     if (i >= 0)
         *out = &groups->committed[i];
     return 0;

@@ -119,7 +119,7 @@ void kb_txn_markers_free(struct kb_txn_markers *markers)
     memset(markers, 0, sizeof(*markers));
 }
 
-static struct kb_txn *find(const struct kb_txncoord *coord, const char *transactional_id)
+static struct kb_txn *find_txn(const struct kb_txncoord *coord, const char *transactional_id)
 {
     for (size_t i = 0; i < coord->n_txns; i++)
         if (strcmp(coord->txns[i]->transactional_id, transactional_id) == 0)
@@ -129,7 +129,7 @@ static struct kb_txn *find(const struct kb_txncoord *coord, const char *transact
 
 const struct kb_txn *kb_txncoord_find(const struct kb_txncoord *coord, const char *transactional_id)
 {
-    return find(coord, transactional_id);
+    return find_txn(coord, transactional_id);
 }
 
 /* Creates the record of a new transactional id, with a new producer id and epoch 0. */
@@ -321,7 +321,7 @@ int kb_txncoord_init_producer_id(struct kb_txncoord *coord, const char *transact
     }
     if (timeout_ms <= 0 || timeout_ms > coord->conf.max_timeout_ms)
         return KTX_ERR_INVALID_TRANSACTION_TIMEOUT;
-    txn = find(coord, transactional_id);
+    txn = find_txn(coord, transactional_id);
     if (!txn) {
         if (!(txn = txn_new(coord, transactional_id, timeout_ms, now_ms)))
             return KTX_ERR_NO_MEMORY;
@@ -403,7 +403,7 @@ int kb_txncoord_add_partitions(struct kb_txncoord *coord, const char *transactio
                                int64_t producer_id, int16_t producer_epoch,
                                const struct kb_tp *tps, size_t n, int64_t now_ms)
 {
-    struct kb_txn *txn = find(coord, transactional_id);
+    struct kb_txn *txn = find_txn(coord, transactional_id);
     int err = check_member_call(txn, producer_id, producer_epoch);
 
     if (err)
@@ -428,7 +428,7 @@ int kb_txncoord_add_offsets(struct kb_txncoord *coord, const char *transactional
                             int64_t producer_id, int16_t producer_epoch, const char *group_id,
                             int64_t now_ms)
 {
-    struct kb_txn *txn = find(coord, transactional_id);
+    struct kb_txn *txn = find_txn(coord, transactional_id);
     int err = check_member_call(txn, producer_id, producer_epoch);
 
     if (!err)
@@ -526,7 +526,7 @@ int kb_txncoord_end_txn(struct kb_txncoord *coord, const char *transactional_id,
                         int64_t producer_id, int16_t producer_epoch, bool commit, int64_t now_ms,
                         struct kb_end_txn_result *out)
 {
-    struct kb_txn *txn = find(coord, transactional_id);
+    struct kb_txn *txn = find_txn(coord, transactional_id);
     bool retry;
     int err;
 
@@ -562,7 +562,7 @@ static int complete(struct kb_txn *txn, int64_t now_ms)
 int kb_txncoord_markers_written(struct kb_txncoord *coord, const char *transactional_id,
                                 int64_t now_ms)
 {
-    struct kb_txn *txn = find(coord, transactional_id);
+    struct kb_txn *txn = find_txn(coord, transactional_id);
 
     if (!txn || (txn->state != KB_TXN_PREPARE_COMMIT && txn->state != KB_TXN_PREPARE_ABORT))
         return KTX_ERR_STATE;
@@ -658,7 +658,7 @@ int kb_txncoord_restore(struct kb_txncoord *coord, const struct kb_txn *src)
 {
     struct kb_txn *txn;
 
-    if (find(coord, src->transactional_id) || (unsigned)src->state >= KB_TXN_STATE_COUNT)
+    if (find_txn(coord, src->transactional_id) || (unsigned)src->state >= KB_TXN_STATE_COUNT)
         return KTX_ERR_INVALID_ARG;
     txn = txn_new(coord, src->transactional_id, src->timeout_ms, src->update_ms);
     if (!txn)
