@@ -6,6 +6,8 @@
  * The producer needs these to verify what a read_committed consumer sees (last stable
  * offset, aborted transactions) and to look up offsets; the reference broker uses the
  * same codecs from the other side. Records are opaque nullable byte views into the input.
+ * As in proto_produce.h, encoders drop fields that a version lacks and write tagged
+ * fields only when they differ from their defaults.
  */
 #ifndef KTX_PROTO_FETCH_H
 #define KTX_PROTO_FETCH_H

@@ -130,10 +130,10 @@ size_t ktx__proto_produce_req_size(int16_t ver, const struct ktx__produce_req *r
     if (!version_ok(ver))
         return 0;
     size_t size = ktx__proto_produce_req_base_size(ver, req->transactional_id, req->topic_data_count);
-    for (int32_t i = 0; i < req->topic_data_count; i++) {
+    for (int32_t i = 0; i < req->topic_data_count && req->topic_data != NULL; i++) {
         const struct ktx__produce_topic_data *td = &req->topic_data[i];
         size += ktx__proto_produce_req_topic_size(ver, td->name, td->partition_data_count);
-        for (int32_t j = 0; j < td->partition_data_count; j++)
+        for (int32_t j = 0; j < td->partition_data_count && td->partition_data != NULL; j++)
             size += ktx__proto_produce_req_partition_size(ver, td->partition_data[j].records.len);
     }
     return size;

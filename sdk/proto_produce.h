@@ -7,6 +7,10 @@
  * batches (written by the batch module). Decoding never copies them: the view points into
  * the input buffer.
  *
+ * Encoders write only the fields that |ver| has: a field the version lacks is dropped
+ * silently (the caller picks the version and knows what it can carry). Tagged fields are
+ * written only when they differ from their defaults, as Kafka does.
+ *
  * Besides the struct encoder, the request can be encoded incrementally (begin, topic,
  * partition..., topic end, end) and its size computed exactly without encoding, so that
  * the sender can build one request per broker straight from the accumulator without

@@ -761,6 +761,23 @@ START_TEST(test_fetch_and_list_offsets_codecs_are_described_by_the_erased_table)
 }
 END_TEST
 
+START_TEST(test_fetch_and_list_offsets_version_ranges_match_the_protocol_table)
+{
+    const struct ktx__api_info *api = ktx__proto_api(KTX__API_FETCH);
+    ck_assert_ptr_nonnull(api);
+    ck_assert_int_eq(api->min_ver, KTX__FETCH_MIN_VER);
+    ck_assert_int_eq(api->max_ver, KTX__FETCH_MAX_VER);
+    ck_assert_int_eq(api->flex_ver, KTX__FETCH_FLEX_VER);
+    api = ktx__proto_api(KTX__API_LIST_OFFSETS);
+    ck_assert_ptr_nonnull(api);
+    ck_assert_int_eq(api->min_ver, KTX__LIST_OFFSETS_MIN_VER);
+    ck_assert_int_eq(api->max_ver, KTX__LIST_OFFSETS_MAX_VER);
+    ck_assert_int_eq(api->flex_ver, KTX__LIST_OFFSETS_FLEX_VER);
+    ck_assert_ptr_eq(ktx__proto_codec(KTX__API_FETCH), &ktx__proto_codec_fetch);
+    ck_assert_ptr_eq(ktx__proto_codec(KTX__API_LIST_OFFSETS), &ktx__proto_codec_list_offsets);
+}
+END_TEST
+
 Suite *proto_fetch_suite(void);
 
 Suite *proto_fetch_suite(void)
@@ -787,6 +804,7 @@ Suite *proto_fetch_suite(void)
     tcase_add_test(tc, test_fetch_and_list_offsets_hostile_counts_fail_without_large_allocation);
     tcase_add_test(tc, test_fetch_and_list_offsets_out_of_range_versions_are_unsupported);
     tcase_add_test(tc, test_fetch_and_list_offsets_codecs_are_described_by_the_erased_table);
+    tcase_add_test(tc, test_fetch_and_list_offsets_version_ranges_match_the_protocol_table);
     suite_add_tcase(s, tc);
     return s;
 }

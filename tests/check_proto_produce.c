@@ -683,6 +683,17 @@ START_TEST(test_produce_codec_is_described_by_the_erased_table)
 }
 END_TEST
 
+START_TEST(test_produce_version_range_matches_the_protocol_table)
+{
+    const struct ktx__api_info *api = ktx__proto_api(KTX__API_PRODUCE);
+    ck_assert_ptr_nonnull(api);
+    ck_assert_int_eq(api->min_ver, KTX__PRODUCE_MIN_VER);
+    ck_assert_int_eq(api->max_ver, KTX__PRODUCE_MAX_VER);
+    ck_assert_int_eq(api->flex_ver, KTX__PRODUCE_FLEX_VER);
+    ck_assert_ptr_eq(ktx__proto_codec(KTX__API_PRODUCE), &ktx__proto_codec_produce);
+}
+END_TEST
+
 Suite *proto_produce_suite(void);
 
 Suite *proto_produce_suite(void)
@@ -694,6 +705,7 @@ Suite *proto_produce_suite(void)
     tcase_add_test(tc, test_produce_v12_encodes_exactly_like_v11);
     tcase_add_test(tc, test_produce_null_records_roundtrip_as_null);
     tcase_add_test(tc, test_produce_codec_is_described_by_the_erased_table);
+    tcase_add_test(tc, test_produce_version_range_matches_the_protocol_table);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("vectors");
