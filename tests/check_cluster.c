@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -292,6 +293,87 @@ START_TEST(test_mock_dies_with_the_process_that_started_it)
     while (!process_dead(peer) && ktx_test_now_ms() < deadline)
         usleep(10000);
     ck_assert_msg(process_dead(peer), "orphaned mock %d still running", (int)peer);
+}
+END_TEST
+
+/* ---- the helper with another peer (a stand-in script for tests/broker/ktx-broker) ---- */
+
+/* Writes an executable shell script with |body| to a temporary file; returns its path
+ * (malloc'ed; the caller unlinks and frees it). */
+static char *write_fake_peer(const char *body)
+{
+    char *path = strdup("/tmp/ktx-fake-peer-XXXXXX");
+    int fd;
+
+    ck_assert_ptr_nonnull(path);
+    fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, body, strlen(body)), (ssize_t)strlen(body));
+    ck_assert_int_eq(fchmod(fd, 0700), 0);
+    close(fd);
+    return path;
+}
+
+START_TEST(test_helper_starts_the_broker_peer_with_brokers_and_extra_args)
+{
+    /* The stand-in prints its arguments as its bootstrap hosts' neighbour: every command
+     * is answered "ERR <argv>", and quit with OK. */
+    static const char script[] =
+        "#!/bin/sh\n"
+        "echo \"BOOTSTRAP 127.0.0.1:9001,localhost:9002\"\n"
+        "while read line; do\n"
+        "  if [ \"$line\" = quit ]; then echo OK; exit 0; fi\n"
+        "  echo \"ERR $*\"\n"
+        "done\n";
+    const char *const extra[] = {"--data-dir", "/tmp/x y", NULL};
+    struct ktx_test_cluster *c = NULL;
+    char *path = write_fake_peer(script);
+    char host[64];
+    int port;
+
+    ck_assert_int_eq(setenv("KTX_BROKER_BIN", path, 1), 0);
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 2, extra), 0);
+    ck_assert_str_eq(ktx_test_cluster_bootstrap(c), "127.0.0.1:9001,localhost:9002");
+    ck_assert_int_eq(ktx_test_cluster_broker_count(c), 2);
+    ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 2, host, sizeof(host), &port), 0);
+    ck_assert_str_eq(host, "localhost");
+    ck_assert_int_eq(port, 9002);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic t 1 1"), -1);
+    ck_assert_str_eq(ktx_test_cluster_last_error(c), "--brokers 2 --data-dir /tmp/x y");
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    unsetenv("KTX_BROKER_BIN");
+    unlink(path);
+    free(path);
+}
+END_TEST
+
+START_TEST(test_helper_fails_cleanly_when_the_peer_prints_no_bootstrap)
+{
+    static const char *const scripts[] = {
+        "#!/bin/sh\nexit 3\n", /* dies at once */
+        "#!/bin/sh\necho hello\nexec sleep 30\n",              /* wrong line, hangs */
+        "#!/bin/sh\necho BOOTSTRAP 127.0.0.1\nexec sleep 30\n", /* no port */
+    };
+    for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        struct ktx_test_cluster *c = NULL;
+        char *path = write_fake_peer(scripts[i]);
+        int64_t t0 = ktx_test_now_ms();
+
+        ck_assert_int_eq(setenv("KTX_BROKER_BIN", path, 1), 0);
+        ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, NULL), -1);
+        ck_assert_ptr_null(c);
+        /* The hanging stand-ins are killed, not waited for. */
+        ck_assert_int_lt(ktx_test_now_ms() - t0, 2000);
+        unlink(path);
+        free(path);
+    }
+    /* Nothing is left to reap: every child was collected. */
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
+    ck_assert_int_eq(setenv("KTX_BROKER_BIN", "/nonexistent/ktx-broker", 1), 0);
+    struct ktx_test_cluster *c = NULL;
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, NULL), -1);
+    unsetenv("KTX_BROKER_BIN");
 }
 END_TEST
 
@@ -676,6 +758,8 @@ static Suite *cluster_suite(void)
     tcase_add_test(lifecycle, test_mock_exits_cleanly_on_eof);
     tcase_add_test(lifecycle, test_mock_exits_cleanly_on_sigterm);
     tcase_add_test(lifecycle, test_mock_dies_with_the_process_that_started_it);
+    tcase_add_test(lifecycle, test_helper_starts_the_broker_peer_with_brokers_and_extra_args);
+    tcase_add_test(lifecycle, test_helper_fails_cleanly_when_the_peer_prints_no_bootstrap);
     suite_add_tcase(s, lifecycle);
 
     tcase_set_timeout(commands, 30);

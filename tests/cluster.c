@@ -255,6 +255,8 @@ static int parse_bootstrap(struct ktx_test_cluster *c, const char *line)
 
 /* ---- lifecycle ---- */
 
+static bool try_reap(struct ktx_test_cluster *c);
+
 int ktx_test_cluster_start(struct ktx_test_cluster **out, enum ktx_test_peer peer, int brokers,
                            const char *const *extra_args)
 {
@@ -285,6 +287,9 @@ int ktx_test_cluster_start(struct ktx_test_cluster **out, enum ktx_test_peer pee
     if (read_line(c, line, sizeof(line), KTX_TEST_CLUSTER_START_TIMEOUT_MS) != 0 ||
         parse_bootstrap(c, line) != 0) {
         fprintf(stderr, "cluster: %s printed no BOOTSTRAP line\n", bin);
+        /* A peer that does not speak the interface is not asked to quit. */
+        if (!try_reap(c))
+            kill(c->pid, SIGKILL);
         ktx_test_cluster_close_input(c);
         ktx_test_cluster_stop(c);
         return -1;

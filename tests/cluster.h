@@ -50,9 +50,9 @@ struct ktx_test_cluster;
  * The child runs with PR_SET_PDEATHSIG, so it dies with the test process.
  *
  * On success stores a handle in |*out| that the caller releases with
- * ktx_test_cluster_stop(), and returns 0. Returns -1 (and leaves no child behind) when
- * the binary cannot be started, exits early, or prints no valid BOOTSTRAP line in time;
- * the reason is written to stderr.
+ * ktx_test_cluster_stop(), and returns 0. Returns -1 and leaves no child behind (a peer
+ * that printed something else is killed) when the binary cannot be started, exits early,
+ * or prints no valid BOOTSTRAP line in time; the reason is written to stderr.
  */
 int ktx_test_cluster_start(struct ktx_test_cluster **out, enum ktx_test_peer peer, int brokers,
                            const char *const *extra_args);
