@@ -19,6 +19,8 @@
 #include "cluster.h"
 #include "proto.h"
 #include "proto_meta.h"
+#include "proto_sasl.h"
+#include "proto_txn.h"
 
 #define RPC_TIMEOUT_MS 5000
 
@@ -694,21 +696,47 @@ START_TEST(test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there)
 }
 END_TEST
 
-START_TEST(test_mock_closes_connection_on_unsupported_version)
+START_TEST(test_mock_closes_connection_on_apis_it_does_not_serve)
 {
+    /* Well-formed requests (kafkatx's codecs) of APIs the mock has no handler for. The
+     * version ceilings of the APIs it serves are checked in check_interop_mock.c. */
+    struct ktx__sasl_handshake_req sasl = {ktx__str_c("PLAIN")};
+    struct ktx__str txn_ids[1] = {ktx__str_c("tx")};
+    struct ktx__describe_transactions_req dt = {txn_ids, 1};
+    int32_t parts[1] = {0};
+    struct ktx__describe_producers_req_topic dp_topic = {ktx__str_c("orders"), parts, 1};
+    struct ktx__describe_producers_req dp = {&dp_topic, 1};
+    const struct {
+        const struct ktx__proto_codec *codec;
+        const void *req;
+        int16_t ver;
+    } unserved[] = {
+        {&ktx__proto_codec_sasl_handshake, &sasl, 1},
+        {&ktx__proto_codec_describe_transactions, &dt, 0},
+        {&ktx__proto_codec_describe_producers, &dp, 0},
+    };
     struct ktx_test_cluster *c = start_mock(1);
-    struct ktx__metadata_req req;
-    struct ktx__metadata_resp resp;
-    struct ktx_test_exchange ex;
-    int fd = connect_broker(c, 1);
 
-    memset(&req, 0, sizeof(req));
-    req.topics_count = -1;
-    req.allow_auto_topic_creation = true;
-    ck_assert_int_eq(ktx_test_exchange(fd, &ktx__proto_codec_metadata, 3, &req, &resp, &ex,
-                                       RPC_TIMEOUT_MS),
-                     KTX_ERR_TRANSPORT);
-    ktx_test_exchange_free(&ex);
+    for (size_t i = 0; i < sizeof(unserved) / sizeof(unserved[0]); i++) {
+        union {
+            struct ktx__sasl_handshake_resp sasl;
+            struct ktx__describe_transactions_resp dt;
+            struct ktx__describe_producers_resp dp;
+        } resp;
+        struct ktx_test_exchange ex;
+        int fd = connect_broker(c, 1);
+        int rc = ktx_test_exchange(fd, unserved[i].codec, unserved[i].ver, unserved[i].req,
+                                   &resp, &ex, RPC_TIMEOUT_MS);
+
+        ck_assert_msg(rc == KTX_ERR_TRANSPORT, "api %d: %d", unserved[i].codec->api_key, rc);
+        ktx_test_exchange_free(&ex);
+        close(fd);
+    }
+    /* The mock itself is fine. */
+    int16_t error_code = -1;
+    int fd = connect_broker(c, 1);
+    ck_assert_int_eq(api_versions_v0(fd, &error_code), 0);
+    ck_assert_int_eq(error_code, 0);
     close(fd);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
 }
@@ -782,7 +810,7 @@ static Suite *cluster_suite(void)
     tcase_set_timeout(limits, 30);
     tcase_add_test(limits, test_mock_metadata_ignores_injected_errors);
     tcase_add_test(limits, test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there);
-    tcase_add_test(limits, test_mock_closes_connection_on_unsupported_version);
+    tcase_add_test(limits, test_mock_closes_connection_on_apis_it_does_not_serve);
     tcase_add_test(limits, test_mock_answers_api_versions_v3_with_malformed_body);
     suite_add_tcase(s, limits);
     return s;

@@ -15,6 +15,7 @@
 #include "cluster.h"
 #include "proto.h"
 #include "proto_meta.h"
+#include "proto_produce.h"
 #include "proto_txn.h"
 
 #define RPC_TIMEOUT_MS 5000
@@ -425,6 +426,157 @@ START_TEST(test_interop_init_producer_id_v0_to_v4_transactional_on_found_coordin
 }
 END_TEST
 
+/* ---- a whole transaction at the mock's highest versions, and one version above ---- */
+
+/* The requests of one transaction of producer |pid|/|epoch| of "tx-c", for |group|. */
+struct txn_requests {
+    int32_t partitions[2];
+    struct ktx__add_partitions_to_txn_topic apt_topic;
+    struct ktx__add_partitions_to_txn_req apt;
+    struct ktx__add_offsets_to_txn_req aot;
+    struct ktx__txn_offset_commit_req_partition toc_partition;
+    struct ktx__txn_offset_commit_req_topic toc_topic;
+    struct ktx__txn_offset_commit_req toc;
+    struct ktx__end_txn_req end;
+};
+
+static void txn_requests_init(struct txn_requests *t, int64_t pid, int16_t epoch)
+{
+    memset(t, 0, sizeof(*t));
+    t->partitions[0] = 0;
+    t->partitions[1] = 1;
+    t->apt_topic = (struct ktx__add_partitions_to_txn_topic){ktx__str_c("orders"), t->partitions,
+                                                             2};
+    t->apt = (struct ktx__add_partitions_to_txn_req){ktx__str_c("tx-c"), pid, epoch,
+                                                     &t->apt_topic, 1};
+    t->aot = (struct ktx__add_offsets_to_txn_req){ktx__str_c("tx-c"), pid, epoch,
+                                                  ktx__str_c("grp-c")};
+    t->toc_partition = (struct ktx__txn_offset_commit_req_partition){0, 42, -1, ktx__str_c(NULL)};
+    t->toc_topic = (struct ktx__txn_offset_commit_req_topic){ktx__str_c("orders"),
+                                                             &t->toc_partition, 1};
+    t->toc.transactional_id = ktx__str_c("tx-c");
+    t->toc.group_id = ktx__str_c("grp-c");
+    t->toc.producer_id = pid;
+    t->toc.producer_epoch = epoch;
+    t->toc.generation_id = -1;
+    t->toc.member_id = ktx__str_c("");
+    t->toc.group_instance_id = ktx__str_c(NULL);
+    t->toc.topics = &t->toc_topic;
+    t->toc.topic_count = 1;
+    t->end = (struct ktx__end_txn_req){ktx__str_c("tx-c"), pid, epoch, true};
+}
+
+START_TEST(test_interop_transaction_at_mock_max_versions_commits)
+{
+    struct ktx__init_producer_id_resp init;
+    struct ktx__add_partitions_to_txn_resp apt;
+    struct ktx__add_offsets_to_txn_resp aot;
+    struct ktx__txn_offset_commit_resp toc;
+    struct ktx__end_txn_resp end;
+    struct ktx_test_exchange ex;
+    struct txn_requests t;
+    int fd = connect_broker(1);
+
+    cmd_ok("topic orders 2 1");
+    cmd_ok("coord txn tx-c 1");
+    cmd_ok("coord group grp-c 1");
+    init_producer_id(fd, 4, "tx-c", -1, -1, &init);
+    ck_assert_int_eq(init.error_code, 0);
+    txn_requests_init(&t, init.producer_id, init.producer_epoch);
+
+    ck_assert_int_eq(exchange(fd, &ktx__proto_codec_add_partitions_to_txn, 1, &t.apt, &apt, &ex),
+                     0);
+    ck_assert_int_eq(apt.results_by_topic_count, 1);
+    ck_assert(ktx__str_eq_c(apt.results_by_topic[0].name, "orders"));
+    ck_assert_int_eq(apt.results_by_topic[0].results_by_partition_count, 2);
+    for (int i = 0; i < 2; i++) {
+        ck_assert_int_eq(apt.results_by_topic[0].results_by_partition[i].partition_index, i);
+        ck_assert_int_eq(apt.results_by_topic[0].results_by_partition[i].partition_error_code, 0);
+    }
+    ktx_test_exchange_free(&ex);
+
+    ck_assert_int_eq(exchange(fd, &ktx__proto_codec_add_offsets_to_txn, 1, &t.aot, &aot, &ex), 0);
+    ck_assert_int_eq(aot.error_code, 0);
+    ktx_test_exchange_free(&ex);
+
+    ck_assert_int_eq(exchange(fd, &ktx__proto_codec_txn_offset_commit, 2, &t.toc, &toc, &ex), 0);
+    ck_assert_int_eq(toc.topic_count, 1);
+    ck_assert(ktx__str_eq_c(toc.topics[0].name, "orders"));
+    ck_assert_int_eq(toc.topics[0].partition_count, 1);
+    ck_assert_int_eq(toc.topics[0].partitions[0].partition_index, 0);
+    ck_assert_int_eq(toc.topics[0].partitions[0].error_code, 0);
+    ktx_test_exchange_free(&ex);
+
+    ck_assert_int_eq(exchange(fd, &ktx__proto_codec_end_txn, 1, &t.end, &end, &ex), 0);
+    ck_assert_int_eq(end.error_code, 0);
+    ck_assert_int_eq(end.producer_id, -1);
+    ktx_test_exchange_free(&ex);
+
+    /* A stale epoch is fenced: the mock checks what kafkatx encoded. */
+    t.end.producer_epoch = (int16_t)(init.producer_epoch + 1);
+    ck_assert_int_eq(exchange(fd, &ktx__proto_codec_end_txn, 1, &t.end, &end, &ex), 0);
+    ck_assert_int_ne(end.error_code, 0);
+    ktx_test_exchange_free(&ex);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_interop_mock_closes_the_connection_one_version_above_its_max)
+{
+    struct ktx__init_producer_id_req ipid = {ktx__str_c("tx-c"), 60000, -1, -1};
+    struct ktx__metadata_req md = {NULL, -1, true, false, false};
+    struct ktx__find_coordinator_req fc = {ktx__str_c("tx-c"), 1, NULL, 0};
+    struct ktx__produce_req produce = {ktx__str_c(NULL), -1, 1000, NULL, 0};
+    struct txn_requests t;
+    const struct {
+        const struct ktx__proto_codec *codec;
+        int16_t max_ver;
+        const void *req;
+    } apis[] = {
+        {&ktx__proto_codec_produce, 7, &produce},
+        {&ktx__proto_codec_metadata, 2, &md},
+        {&ktx__proto_codec_find_coordinator, 2, &fc},
+        {&ktx__proto_codec_init_producer_id, 4, &ipid},
+        {&ktx__proto_codec_add_partitions_to_txn, 1, &t.apt},
+        {&ktx__proto_codec_add_offsets_to_txn, 1, &t.aot},
+        {&ktx__proto_codec_end_txn, 1, &t.end},
+        {&ktx__proto_codec_txn_offset_commit, 2, &t.toc},
+    };
+
+    cmd_ok("topic orders 2 1");
+    cmd_ok("coord txn tx-c 1");
+    cmd_ok("coord group grp-c 1");
+    txn_requests_init(&t, 1000, 0);
+    for (size_t i = 0; i < sizeof(apis) / sizeof(apis[0]); i++) {
+        /* Room for the largest response struct of the table. */
+        union {
+            struct ktx__produce_resp produce;
+            struct ktx__metadata_resp metadata;
+            struct ktx__txn_offset_commit_resp toc;
+            struct ktx__add_partitions_to_txn_resp apt;
+            struct ktx__find_coordinator_resp fc;
+            struct ktx__init_producer_id_resp ipid;
+            struct ktx__end_txn_resp end;
+            struct ktx__add_offsets_to_txn_resp aot;
+        } resp;
+        struct ktx_test_exchange ex;
+        int16_t ver = apis[i].max_ver;
+        int fd = connect_broker(1);
+
+        ck_assert_uint_le(apis[i].codec->resp_size, sizeof(resp));
+        ck_assert_msg(exchange(fd, apis[i].codec, ver, apis[i].req, &resp, &ex) == 0,
+                      "api %d v%d was not answered", apis[i].codec->api_key, ver);
+        ktx_test_exchange_free(&ex);
+        ck_assert_msg(exchange(fd, apis[i].codec, (int16_t)(ver + 1), apis[i].req, &resp, &ex) ==
+                          KTX_ERR_TRANSPORT,
+                      "api %d v%d did not close the connection", apis[i].codec->api_key,
+                      ver + 1);
+        ktx_test_exchange_free(&ex);
+        close(fd);
+    }
+}
+END_TEST
+
 static Suite *interop_mock_suite(void)
 {
     Suite *s = suite_create("interop_mock");
@@ -439,6 +591,8 @@ static Suite *interop_mock_suite(void)
     tcase_add_test(tc, test_interop_find_coordinator_error_with_null_host_is_refused);
     tcase_add_test(tc, test_interop_init_producer_id_v0_to_v4_idempotent);
     tcase_add_test(tc, test_interop_init_producer_id_v0_to_v4_transactional_on_found_coordinator);
+    tcase_add_test(tc, test_interop_transaction_at_mock_max_versions_commits);
+    tcase_add_test(tc, test_interop_mock_closes_the_connection_one_version_above_its_max);
     suite_add_tcase(s, tc);
     return s;
 }
