@@ -675,6 +675,41 @@ START_TEST(test_mock_metadata_ignores_injected_errors)
 }
 END_TEST
 
+START_TEST(test_mock_metadata_auto_creates_topics_and_ignores_replication)
+{
+    static const char *const names[] = {"made-by-topic", "made-by-metadata"};
+    struct ktx_test_cluster *c = start_mock(3);
+    struct ktx__metadata_req_topic topics[2];
+    struct ktx__metadata_req req;
+    struct ktx__metadata_resp resp;
+    struct ktx_test_exchange ex;
+    int fd = connect_broker(c, 1);
+
+    cmd_ok(c, "topic made-by-topic 2 1");
+    memset(&req, 0, sizeof(req));
+    memset(topics, 0, sizeof(topics));
+    for (int i = 0; i < 2; i++)
+        topics[i].name = ktx__str_c(names[i]);
+    req.topics = topics;
+    req.topics_count = 2;
+    ck_assert_int_eq(ktx_test_exchange(fd, &ktx__proto_codec_metadata, 2, &req, &resp, &ex,
+                                       RPC_TIMEOUT_MS),
+                     0);
+    ck_assert_int_eq(resp.topics_count, 2);
+    for (int i = 0; i < 2; i++) {
+        const struct ktx__metadata_topic *topic = &resp.topics[i];
+        ck_assert(ktx__str_eq_c(topic->name, names[i]));
+        ck_assert_int_eq(topic->error_code, 0);
+        ck_assert_int_eq(topic->partitions_count, i == 0 ? 2 : 4);
+        /* Replication 1 was asked for; the mock gives every partition 3 replicas. */
+        ck_assert_int_eq(topic->partitions[0].replica_nodes_count, 3);
+    }
+    ktx_test_exchange_free(&ex);
+    close(fd);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 START_TEST(test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there)
 {
     struct ktx_test_cluster *c = start_mock(3);
@@ -809,6 +844,7 @@ static Suite *cluster_suite(void)
 
     tcase_set_timeout(limits, 30);
     tcase_add_test(limits, test_mock_metadata_ignores_injected_errors);
+    tcase_add_test(limits, test_mock_metadata_auto_creates_topics_and_ignores_replication);
     tcase_add_test(limits, test_mock_err_no_longer_reaches_a_broker_once_berr_was_used_there);
     tcase_add_test(limits, test_mock_closes_connection_on_apis_it_does_not_serve);
     tcase_add_test(limits, test_mock_answers_api_versions_v3_with_malformed_body);

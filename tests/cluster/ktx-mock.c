@@ -20,8 +20,8 @@
  * SIGTERM/SIGINT. librdkafka's own log lines go to stderr; stdout carries only the protocol.
  *
  * Limits of librdkafka 2.0.2's mock cluster, verified against its source (src/rdkafka_mock.c,
- * src/rdkafka_mock_handlers.c at tag v2.0.2) and by tests/check_cluster.c; every test author
- * must know them:
+ * src/rdkafka_mock_handlers.c at tag v2.0.2) and, except the abort, by tests/check_cluster.c
+ * and tests/check_interop_mock.c; every test author must know them:
  * - It serves only old versions: Produce 0-7, Fetch 0-11, ListOffsets 0-5, Metadata 0-2,
  *   OffsetCommit 0-7, OffsetFetch 0-5, FindCoordinator 0-2, InitProducerId 0-4 (flexible from
  *   v2), AddPartitionsToTxn 0-1, AddOffsetsToTxn 0-1, EndTxn 0-1, TxnOffsetCommit 0-2,
@@ -45,8 +45,9 @@
  * - Metadata v1+ reports controller_id 0, which is no broker's id (the mock never sets one).
  * - An injected FindCoordinator error is answered with a null host, which the schema does
  *   not allow (Kafka sends ""): a strict decoder (kafkatx's) refuses that answer.
- * - Metadata v0-v3 auto-creates unknown requested topics with 4 partitions; the REPLICATION
- *   of `topic` is not used by the mock (replicas are min(3, brokers) brokers).
+ * - Metadata auto-creates every unknown topic it is asked about, with 4 partitions (it
+ *   reads allow_auto_topic_creation only from v4, which it does not serve). REPLICATION of
+ *   `topic` is not used: every partition has min(3, brokers) replicas.
  * - FindCoordinator aborts the whole process when a coordinator was pinned to a broker id
  *   that does not exist: this launcher validates broker ids before calling the mock.
  *   InitProducerId with a transactional id answers NOT_COORDINATOR on any broker other than
