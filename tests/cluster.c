@@ -65,6 +65,7 @@ static int remaining_ms(int64_t deadline)
 
 /* ---- locating and spawning the peer ---- */
 
+/* True when |path| names a file this process may execute. */
 static bool executable(const char *path)
 {
     return access(path, X_OK) == 0;
@@ -120,7 +121,10 @@ static void exec_child(pid_t parent, int in_fd, int out_fd, char **argv)
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
     execv(argv[0], argv);
-    fprintf(stderr, "cluster: cannot execute %s: %s\n", argv[0], strerror(errno));
+    /* Only async-signal-safe calls after fork: the test may have threads. */
+    static const char msg[] = "cluster: cannot execute the peer binary\n";
+    if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
+        _exit(127);
     _exit(127);
 }
 
@@ -141,6 +145,8 @@ static int build_argv(char **argv, size_t max, char *bin, char *count,
     return 0;
 }
 
+/* Forks and executes |argv| with pipes on its stdin and stdout, kept in |c|. Returns 0 or
+ * -1 (no child then). */
 static int spawn(struct ktx_test_cluster *c, char **argv)
 {
     int in[2], out[2];
@@ -255,7 +261,13 @@ static int parse_bootstrap(struct ktx_test_cluster *c, const char *line)
 
 /* ---- lifecycle ---- */
 
-static bool try_reap(struct ktx_test_cluster *c);
+/* Reaps the peer if it exited; returns true once it is reaped. */
+static bool try_reap(struct ktx_test_cluster *c)
+{
+    if (!c->reaped && waitpid(c->pid, &c->wstatus, WNOHANG) == c->pid)
+        c->reaped = true;
+    return c->reaped;
+}
 
 int ktx_test_cluster_start(struct ktx_test_cluster **out, enum ktx_test_peer peer, int brokers,
                            const char *const *extra_args)
@@ -379,14 +391,6 @@ const char *ktx_test_cluster_last_error(const struct ktx_test_cluster *c)
 pid_t ktx_test_cluster_pid(const struct ktx_test_cluster *c)
 {
     return c->pid;
-}
-
-/* Reaps the peer if it exited; returns true once it is reaped. */
-static bool try_reap(struct ktx_test_cluster *c)
-{
-    if (!c->reaped && waitpid(c->pid, &c->wstatus, WNOHANG) == c->pid)
-        c->reaped = true;
-    return c->reaped;
 }
 
 bool ktx_test_cluster_alive(struct ktx_test_cluster *c)

@@ -170,6 +170,7 @@ static void waker_poke(struct waker *waker)
     close(fd);
 }
 
+/* Stores in |ts| the CLOCK_REALTIME instant |ms| from now (pthread_cond_timedwait's clock). */
 static void deadline_after(struct timespec *ts, int ms)
 {
     clock_gettime(CLOCK_REALTIME, ts);
@@ -178,6 +179,7 @@ static void deadline_after(struct timespec *ts, int ms)
     ts->tv_nsec %= 1000000000L;
 }
 
+/* The waker thread: while a control call is pending, pokes the mock every WAKE_AFTER_MS. */
 static void *waker_main(void *arg)
 {
     struct waker *waker = arg;
@@ -221,6 +223,7 @@ static void waker_init(struct waker *waker, const char *bootstraps, int brokers)
     }
 }
 
+/* Marks a control call as pending (before it) or done (after it). Thread: main. */
 static void waker_set(struct waker *waker, bool pending)
 {
     pthread_mutex_lock(&waker->lock);
@@ -229,6 +232,7 @@ static void waker_set(struct waker *waker, bool pending)
     pthread_mutex_unlock(&waker->lock);
 }
 
+/* Records whether |broker| accepts connections, so that pokes go to an up broker. */
 static void waker_broker_up(struct waker *waker, long broker, bool up)
 {
     pthread_mutex_lock(&waker->lock);
@@ -236,12 +240,14 @@ static void waker_broker_up(struct waker *waker, long broker, bool up)
     pthread_mutex_unlock(&waker->lock);
 }
 
+/* Answers the current command with OK (every answer is flushed at once). */
 static void answer_ok(void)
 {
     fputs("OK\n", stdout);
     fflush(stdout);
 }
 
+/* Answers the current command with `ERR <reason>`, the reason formatted from |fmt|. */
 static void answer_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static void answer_err(const char *fmt, ...)
@@ -329,6 +335,7 @@ static bool topic_name_valid(const char *name)
     return true;
 }
 
+/* Returns the topic named |name| created with `topic`, or NULL. */
 static const struct topic *topic_find(const struct mock *mock, const char *name)
 {
     for (int i = 0; i < mock->topic_cnt; i++)
@@ -337,6 +344,10 @@ static const struct topic *topic_find(const struct mock *mock, const char *name)
     return NULL;
 }
 
+/*
+ * The verbs. Each handler gets a command whose argument count was checked, validates every
+ * argument before calling the mock, and answers exactly one line.
+ */
 static void cmd_topic(struct mock *mock, const struct cmd *cmd)
 {
     long partitions, replication;
@@ -553,6 +564,7 @@ static void dispatch(struct mock *mock, char *line)
     answer_err("unknown command: %s", cmd.argv[0]);
 }
 
+/* SIGTERM/SIGINT handler: wakes the main loop through |signal_pipe|. */
 static void on_signal(int sig)
 {
     int saved = errno;
@@ -563,6 +575,7 @@ static void on_signal(int sig)
     errno = saved;
 }
 
+/* Routes SIGTERM and SIGINT to |signal_pipe| and ignores SIGPIPE. Returns 0 or -1. */
 static int install_signals(void)
 {
     struct sigaction sa;
@@ -637,6 +650,7 @@ static void serve(struct mock *mock)
     }
 }
 
+/* Parses `--brokers N` into |*brokers| (default 3). Returns 0, or -1 after a usage line. */
 static int parse_args(int argc, char **argv, int *brokers)
 {
     *brokers = 3;
