@@ -1,4 +1,196 @@
-/* conn: placeholder, being written. */
+/*
+ * One connection to one broker (struct ktx__conn): a non-blocking TCP socket to one of the
+ * resolved addresses of a host, ApiVersions negotiation, framing, request pipelining with
+ * correlation ids, per-request timeouts and reconnect backoff.
+ *
+ * States and their transitions (one function per transition in conn.c):
+ *
+ *   DISCONNECTED --connect--> CONNECTING --TCP up--> API_VERSIONS --negotiated--> READY
+ *        ^                        |                       |                          |
+ *        +------------- close (error, timeout, peer closed, ktx__conn_close) --------+
+ *
+ * CLOSING is the short state in which in-flight requests are being failed: callbacks that
+ * run then see a connection that takes no new request.
+ *
+ * The connection never decodes a body except ApiVersions: a completion callback receives
+ * the raw response body (after the response header) and decodes it with the right codec.
+ * It owns no thread and no clock: every call gets the caller's monotonic time |now| in
+ * milliseconds, and the caller polls the descriptor (ktx__conn_poll_events()) and hands the
+ * events back (ktx__conn_on_events()). struct ktx__net (net.h) does that for every
+ * connection of a producer.
+ *
+ * Thread: every function runs on the thread that owns the connection (the sender thread).
+ * Locks: none; a connection is not shared.
+ */
 #ifndef KTX_CONN_H
 #define KTX_CONN_H
-#endif
+
+#include "proto.h"
+
+/* Number of API key slots in the negotiated-version table (keys 0..KTX__CONN_API_SLOTS-1). */
+#define KTX__CONN_API_SLOTS 128
+/* Defaults for the ceilings of struct ktx__conn_conf when left 0. */
+#define KTX__CONN_DEFAULT_MAX_RESPONSE (100 * 1024 * 1024)
+#define KTX__CONN_DEFAULT_MAX_OUTPUT (256 * 1024 * 1024)
+
+enum ktx__conn_state {
+    KTX__CONN_DISCONNECTED,
+    KTX__CONN_CONNECTING,
+    KTX__CONN_API_VERSIONS,
+    KTX__CONN_READY,
+    KTX__CONN_CLOSING,
+};
+
+/* Settings of a connection; copied by ktx__conn_new() (|client_id| is duplicated). */
+struct ktx__conn_conf {
+    const char *client_id;            /* request header client id; NULL sends null */
+    int64_t request_timeout_ms;       /* request.timeout.ms */
+    int64_t connect_timeout_ms;       /* socket.connection.setup.timeout.ms, per address */
+    int64_t reconnect_backoff_ms;     /* reconnect.backoff.ms */
+    int64_t reconnect_backoff_max_ms; /* reconnect.backoff.max.ms */
+    int max_in_flight;                /* max.in.flight.requests.per.connection */
+    size_t max_response_size;         /* ceiling on one response frame; 0 = default */
+    size_t max_output_size;           /* ceiling on the unsent output buffer; 0 = default */
+    uint64_t jitter_seed;             /* seed of the backoff jitter; 0 = from the clock */
+};
+
+struct ktx__conn;
+
+/*
+ * Completion of a request. |err| is 0 with the response body in |body| (|len| bytes, after
+ * the response header; borrowed, valid only during the call), or: KTX_ERR_TIMED_OUT (no
+ * answer within request.timeout.ms; the connection is then closed), KTX_ERR_TRANSPORT (the
+ * connection failed or was closed before the answer came), with |body| NULL. A request sent
+ * with |no_response| completes with 0 and a NULL body once written to the socket.
+ * The callback may send new requests (on any connection) and may call ktx__conn_close();
+ * it must not destroy the connection.
+ */
+typedef void ktx__conn_cb(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                          void *opaque);
+
+/* Appends the body of a request at version |ver| to |w| and returns 0 or an error
+ * (the convention of the codecs' encoders). */
+typedef int ktx__conn_encode_fn(struct ktx__writer *w, int16_t ver, void *opaque);
+
+/* One request to queue with ktx__conn_send(). */
+struct ktx__conn_req {
+    int16_t api_key;
+    int16_t version;             /* -1: the highest version negotiated for |api_key| */
+    bool no_response;            /* acks=0 Produce: completes when written */
+    ktx__conn_encode_fn *encode; /* encodes the body; when NULL |body| is sent as is */
+    void *encode_opaque;
+    const uint8_t *body;         /* already-encoded body (copied), when |encode| is NULL */
+    size_t body_len;
+    ktx__conn_cb *cb;            /* may be NULL: the result is dropped */
+    void *opaque;
+};
+
+/* Counters for tests and statistics; never reset. */
+struct ktx__conn_stats {
+    uint64_t connect_attempts;    /* addresses tried (one per socket opened or refused) */
+    uint64_t connects;            /* times the connection reached READY */
+    uint64_t disconnects;         /* times an established or connecting socket was closed */
+    uint64_t api_versions_fallbacks; /* ApiVersions retried at v0 after a refused newer one */
+    uint64_t requests_sent;
+    uint64_t responses;
+    uint64_t timeouts;
+    int64_t last_attempt_ms;      /* |now| of the last address tried, -1 before any */
+};
+
+/*
+ * Creates a disconnected connection to |host|:|port| with |conf|. Does no I/O.
+ * |host| and |conf| are copied. On success stores the connection in |*out| (the caller
+ * destroys it with ktx__conn_destroy()) and returns 0; returns KTX_ERR_INVALID_ARG for an
+ * empty host, a port outside 1..65535 or max_in_flight < 1, or KTX_ERR_NO_MEMORY.
+ */
+int ktx__conn_new(struct ktx__conn **out, const char *host, int port,
+                  const struct ktx__conn_conf *conf);
+
+/* Closes the socket, fails every in-flight request with KTX_ERR_TRANSPORT and frees |conn|.
+ * NULL-safe. Must not be called from one of |conn|'s callbacks. */
+void ktx__conn_destroy(struct ktx__conn *conn);
+
+/*
+ * Starts connecting when |conn| is DISCONNECTED and its reconnect backoff has passed:
+ * resolves the host (getaddrinfo, which may block on DNS) and starts a non-blocking connect
+ * to the first address; an address that fails at once is skipped for the next one.
+ * Returns 0 when a connect is under way (or the connection is already past DISCONNECTED),
+ * KTX_ERR_STATE while the backoff lasts, KTX_ERR_TRANSPORT when no address could be tried
+ * (the connection stays DISCONNECTED with a new backoff), KTX_ERR_NO_MEMORY.
+ */
+int ktx__conn_connect(struct ktx__conn *conn, int64_t now);
+
+/*
+ * Closes the connection: every in-flight request fails with KTX_ERR_TRANSPORT, the state
+ * goes to DISCONNECTED and, when |backoff| is true, the reconnect backoff grows by one step.
+ * Safe to call from a completion callback.
+ */
+void ktx__conn_close(struct ktx__conn *conn, bool backoff, int64_t now);
+
+/*
+ * Queues |req|: encodes header and body into the output buffer and tracks the request
+ * until its response comes (or until written for |no_response|). |conn| must be READY
+ * with fewer than max_in_flight requests in flight (ktx__conn_can_send()).
+ * |req| is borrowed (its body is copied). On success the callback is called exactly once
+ * later (never from inside this call). Returns 0; KTX_ERR_STATE when not ready;
+ * KTX_ERR_QUEUE_FULL when max_in_flight requests are in flight; KTX_ERR_UNSUPPORTED when
+ * the broker does not support |req->api_key| (or the version asked for); KTX_ERR_BAD_MSG
+ * when the encoder failed or the request would pass the output ceiling; the encoder's
+ * error; KTX_ERR_NO_MEMORY. On failure nothing is queued and the callback is not called.
+ */
+int ktx__conn_send(struct ktx__conn *conn, const struct ktx__conn_req *req, int64_t now);
+
+/* True when |conn| is READY and has room for one more request in flight. */
+bool ktx__conn_can_send(const struct ktx__conn *conn);
+
+/* Returns the negotiated version of |api_key| (the highest both sides speak), or -1 when
+ * the broker or kafkatx does not support it or nothing was negotiated yet. */
+int16_t ktx__conn_api_version(const struct ktx__conn *conn, int16_t api_key);
+
+/* Returns the socket to poll (-1 when there is none) and stores the poll(2) events wanted
+ * in |*events|. */
+int ktx__conn_poll_events(const struct ktx__conn *conn, short *events);
+
+/*
+ * Handles poll(2) results |revents| for the socket: finishes a connect, writes pending
+ * output, reads and dispatches responses (callbacks run here), and closes the connection
+ * on an error. Returns nothing: failures show as callbacks and state changes.
+ */
+void ktx__conn_on_events(struct ktx__conn *conn, short revents, int64_t now);
+
+/*
+ * Enforces the connect timeout (the next address is tried) and request.timeout.ms (the
+ * timed-out request fails with KTX_ERR_TIMED_OUT and the connection is closed, as Kafka
+ * does). Call after every poll.
+ */
+void ktx__conn_check_timeouts(struct ktx__conn *conn, int64_t now);
+
+/* Returns the earliest time at which ktx__conn_check_timeouts() or ktx__conn_connect() has
+ * something to do (a connect or request deadline, the end of the backoff), or INT64_MAX. */
+int64_t ktx__conn_next_deadline(const struct ktx__conn *conn);
+
+/* Returns the time at which a connect may start (the end of the reconnect backoff). */
+int64_t ktx__conn_backoff_until(const struct ktx__conn *conn);
+
+enum ktx__conn_state ktx__conn_state(const struct ktx__conn *conn);
+/* Returns a static name for |state| ("READY", ...). */
+const char *ktx__conn_state_name(enum ktx__conn_state state);
+/* Number of requests sent and not yet completed. */
+int ktx__conn_in_flight(const struct ktx__conn *conn);
+/* Borrowed host (lives as long as |conn|) and port. */
+const char *ktx__conn_host(const struct ktx__conn *conn);
+int ktx__conn_port(const struct ktx__conn *conn);
+const struct ktx__conn_stats *ktx__conn_stats(const struct ktx__conn *conn);
+/* The ApiVersions version that the next negotiation starts with (3, or 0 after a fallback
+ * on a fresh connection). */
+int16_t ktx__conn_api_versions_version(const struct ktx__conn *conn);
+
+/*
+ * Reconnect and retry backoff, as Kafka's ExponentialBackoff with multiplier 2 and jitter
+ * 0.2: min(|base_ms| * 2^|attempts|, |max_ms|) times a factor in [0.8, 1.2] taken from
+ * |rnd| in [0, 1) (0.5 gives the plain value). |attempts| counts failures before this one
+ * (0 for the first). Pure.
+ */
+int64_t ktx__conn_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempts, double rnd);
+
+#endif /* KTX_CONN_H */
