@@ -567,14 +567,16 @@ START_TEST(test_berr_code_zero_delays_one_successful_answer)
     int fd = connect_broker(c, 2);
     int64_t t0;
 
-    cmd_ok(c, "berr 2 18 0 400");
+    /* Bounds far apart, so that a loaded machine (parallel make check, sanitizers,
+     * valgrind) does not blur them. */
+    cmd_ok(c, "berr 2 18 0 800");
     t0 = ktx_test_now_ms();
     ck_assert_int_eq(api_versions_v0(fd, &error_code), 0);
-    ck_assert_int_ge(ktx_test_now_ms() - t0, 390);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 790);
     ck_assert_int_eq(error_code, 0);
     t0 = ktx_test_now_ms();
     ck_assert_int_eq(api_versions_v0(fd, &error_code), 0);
-    ck_assert_int_lt(ktx_test_now_ms() - t0, 300);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 500);
     close(fd);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
 }
@@ -587,19 +589,19 @@ START_TEST(test_rtt_delays_every_answer_of_that_broker)
     int fd3 = connect_broker(c, 3), fd1 = connect_broker(c, 1);
     int64_t t0;
 
-    cmd_ok(c, "rtt 3 300");
+    cmd_ok(c, "rtt 3 600");
     for (int i = 0; i < 2; i++) {
         t0 = ktx_test_now_ms();
         ck_assert_int_eq(api_versions_v0(fd3, &error_code), 0);
-        ck_assert_int_ge(ktx_test_now_ms() - t0, 290);
+        ck_assert_int_ge(ktx_test_now_ms() - t0, 590);
     }
     t0 = ktx_test_now_ms();
     ck_assert_int_eq(api_versions_v0(fd1, &error_code), 0);
-    ck_assert_int_lt(ktx_test_now_ms() - t0, 200);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 400);
     cmd_ok(c, "rtt 3 0");
     t0 = ktx_test_now_ms();
     ck_assert_int_eq(api_versions_v0(fd3, &error_code), 0);
-    ck_assert_int_lt(ktx_test_now_ms() - t0, 200);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 400);
     close(fd1);
     close(fd3);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
