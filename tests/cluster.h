@@ -47,7 +47,9 @@ struct ktx_test_cluster;
 /*
  * Starts |peer| with `--brokers |brokers|` followed by |extra_args| (a NULL-terminated
  * array, or NULL) and waits up to KTX_TEST_CLUSTER_START_TIMEOUT_MS for its BOOTSTRAP line.
- * The child runs with PR_SET_PDEATHSIG, so it dies with the test process.
+ * The child runs with PR_SET_PDEATHSIG (SIGKILL), so it dies with the test process; the
+ * signal fires when the calling *thread* exits, so start peers from a thread that lives
+ * as long as the peer is needed (the test's own thread).
  *
  * On success stores a handle in |*out| that the caller releases with
  * ktx_test_cluster_stop(), and returns 0. Returns -1 and leaves no child behind (a peer
