@@ -25,8 +25,9 @@
  * - It serves only old versions: Produce 0-7, Fetch 0-11, ListOffsets 0-5, Metadata 0-2,
  *   OffsetCommit 0-7, OffsetFetch 0-5, FindCoordinator 0-2, InitProducerId 0-4 (flexible from
  *   v2), AddPartitionsToTxn 0-1, AddOffsetsToTxn 0-1, EndTxn 0-1, TxnOffsetCommit 0-2,
- *   ApiVersions 0-2, plus the group APIs. A request with a newer version, or of an API it has
- *   no handler for (SaslHandshake, DescribeProducers, DescribeTransactions, ...), makes it
+ *   ApiVersions 0-2, plus the group APIs. A request with a newer version, of an API it has
+ *   no handler for (SaslHandshake, SaslAuthenticate, ...) or of a key it does not know at
+ *   all (DescribeProducers 61, DescribeTransactions 65: "Invalid ApiKey" on stderr) makes it
  *   close the connection without an answer.
  * - ApiVersions v3 and newer get an UNSUPPORTED_VERSION (35) answer whose body is malformed:
  *   `0023 01 0012 0000 0002 00000000` (error, the array count as the raw count in one byte
