@@ -463,10 +463,10 @@ int32_t ktx__net_least_loaded(struct ktx__net *net, int64_t now, int64_t *delay_
 
     if (net->count == 0)
         return KTX__NET_NO_NODE;
-    net->rotation++;
     node = pick_among(net, false, now, &wait);
     if (node == NULL)
         node = pick_among(net, true, now, &wait);
+    net->rotation++;
     if (delay_ms != NULL)
         *delay_ms = node != NULL ? 0 : wait;
     return node != NULL ? node->node_id : KTX__NET_NO_NODE;
