@@ -29,8 +29,8 @@ static void setup(void)
         cluster.brokers[i].port = 9092 + i;
     kb_cluster_command(&cluster, "topic t 2 3", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "OK");
-    kb_cluster_command(&cluster, "coord txn tx 1", NOW, reply, sizeof(reply));
-    kb_cluster_command(&cluster, "coord group g 2", NOW, reply, sizeof(reply));
+    kb_cluster_command(&cluster, "coord txn tx 2", NOW, reply, sizeof(reply));
+    kb_cluster_command(&cluster, "coord group g 3", NOW, reply, sizeof(reply));
     ktx__arena_init(&arena, 0);
     resp_buf = NULL;
 }
@@ -84,7 +84,7 @@ START_TEST(test_handlers_api_versions_lists_apis_and_rejects_unknown_version)
     struct kb_reply reply;
     bool found = false;
 
-    ck_assert(call(0, KTX__API_API_VERSIONS, 3, &req, &resp));
+    ck_assert(call(1, KTX__API_API_VERSIONS, 3, &req, &resp));
     ck_assert_int_eq(resp.error_code, 0);
     for (int32_t i = 0; i < resp.api_keys_count; i++)
         if (resp.api_keys[i].api_key == KTX__API_END_TXN) {
@@ -96,7 +96,7 @@ START_TEST(test_handlers_api_versions_lists_apis_and_rejects_unknown_version)
     ktx__w_init(&w, 64, 0);
     ktx__w_init(&out, 64, 0);
     ck_assert_int_eq(ktx__proto_req_header_encode(&w, &hdr), 0);
-    ck_assert_int_eq(kb_handle_request(&cluster, 0, w.p, w.len, NOW, &out, &reply), 0);
+    ck_assert_int_eq(kb_handle_request(&cluster, 1, w.p, w.len, NOW, &out, &reply), 0);
     ck_assert_int_eq(ktx__proto_api_versions_resp_decode(out.p + 4, out.len - 4, 0, &resp, &arena), 0);
     ck_assert_int_eq(resp.error_code, KTX_ERR_UNSUPPORTED_VERSION);
     ktx__w_free(&w);
@@ -111,17 +111,19 @@ START_TEST(test_handlers_metadata_reports_brokers_leaders_and_unknown_topics)
     struct ktx__metadata_resp resp;
     char reply[64];
 
-    kb_cluster_command(&cluster, "down 2", NOW, reply, sizeof(reply));
-    ck_assert(call(0, KTX__API_METADATA, 12, &req, &resp));
+    kb_cluster_command(&cluster, "down 3", NOW, reply, sizeof(reply));
+    ck_assert(call(1, KTX__API_METADATA, 12, &req, &resp));
     ck_assert_int_eq(resp.brokers_count, 2);
     ck_assert_int_eq(resp.brokers[1].port, 9093);
     ck_assert_int_eq(resp.topics_count, 2);
     ck_assert_int_eq(resp.topics[0].error_code, 0);
     ck_assert_int_eq(resp.topics[0].partitions_count, 2);
-    ck_assert_int_eq(resp.topics[0].partitions[1].leader_id, 1);
+    ck_assert_int_eq(resp.brokers[1].node_id, 2);
+    ck_assert_int_eq(resp.controller_id, 1);
+    ck_assert_int_eq(resp.topics[0].partitions[1].leader_id, 2);
     ck_assert_int_eq(resp.topics[0].partitions[1].replica_nodes_count, 3);
     ck_assert_int_eq(resp.topics[0].partitions[1].isr_nodes_count, 2);
-    ck_assert_int_eq(resp.topics[0].partitions[1].offline_replicas[0], 2);
+    ck_assert_int_eq(resp.topics[0].partitions[1].offline_replicas[0], 3);
     ck_assert_int_eq(resp.topics[1].error_code, KTX_ERR_UNKNOWN_TOPIC_OR_PARTITION);
 }
 END_TEST
@@ -132,26 +134,26 @@ START_TEST(test_handlers_find_coordinator_follows_overrides)
     struct ktx__find_coordinator_req req = {ktx__str_c("tx"), KTX__COORDINATOR_TRANSACTION, keys, 2};
     struct ktx__find_coordinator_resp resp;
 
-    ck_assert(call(0, KTX__API_FIND_COORDINATOR, 4, &req, &resp));
+    ck_assert(call(1, KTX__API_FIND_COORDINATOR, 4, &req, &resp));
     ck_assert_int_eq(resp.coordinators_count, 2);
-    ck_assert_int_eq(resp.coordinators[0].node_id, 1);
+    ck_assert_int_eq(resp.coordinators[0].node_id, 2);
     ck_assert_int_eq(resp.coordinators[0].port, 9093);
     req.coordinator_keys_count = 0;
-    ck_assert(call(0, KTX__API_FIND_COORDINATOR, 3, &req, &resp));
-    ck_assert_int_eq(resp.node_id, 1);
+    ck_assert(call(1, KTX__API_FIND_COORDINATOR, 3, &req, &resp));
+    ck_assert_int_eq(resp.node_id, 2);
 }
 END_TEST
 
-/* InitProducerId for "tx" at its coordinator (broker 1). */
+/* InitProducerId for "tx" at its coordinator (broker 2). */
 static struct ktx__init_producer_id_resp init_tx(void)
 {
     struct ktx__init_producer_id_req req = {ktx__str_c("tx"), 60000, -1, -1};
     struct ktx__init_producer_id_resp resp;
-    ck_assert(call(1, KTX__API_INIT_PRODUCER_ID, 4, &req, &resp));
+    ck_assert(call(2, KTX__API_INIT_PRODUCER_ID, 4, &req, &resp));
     return resp;
 }
 
-/* Produces one transactional (or plain) batch of 2 records to t/0 at broker 0. */
+/* Produces one transactional (or plain) batch of 2 records to t/0 at its leader, broker 1. */
 static struct ktx__produce_partition_resp produce(int64_t pid, int16_t epoch, int32_t seq, bool txn,
                                                   int16_t acks)
 {
@@ -167,7 +169,7 @@ static struct ktx__produce_partition_resp produce(int64_t pid, int16_t epoch, in
     ck_assert_int_eq(kb_batch_write_data(&bw, &spec), 0);
     pd.index = 0;
     pd.records = (struct ktx__bytes){bw.p, (int32_t)bw.len};
-    if (!call(0, KTX__API_PRODUCE, 9, &req, &resp)) {
+    if (!call(1, KTX__API_PRODUCE, 9, &req, &resp)) {
         ktx__w_free(&bw);
         none.error_code = -1;
         return none;
@@ -177,7 +179,7 @@ static struct ktx__produce_partition_resp produce(int64_t pid, int16_t epoch, in
     return resp.responses[0].partition_responses[0];
 }
 
-/* Fetches t/0 from offset 0 at broker 0; returns the partition answer. */
+/* Fetches t/0 from offset 0 at broker 1; returns the partition answer. */
 static struct ktx__fetch_partition_resp fetch(int8_t isolation)
 {
     struct ktx__fetch_partition fp = {0, -1, 0, -1, -1, 1 << 20};
@@ -193,7 +195,7 @@ static struct ktx__fetch_partition_resp fetch(int8_t isolation)
     req.topics = &ft;
     req.topics_count = 1;
     req.rack_id = ktx__str_c("");
-    ck_assert(call(0, KTX__API_FETCH, 12, &req, &resp));
+    ck_assert(call(1, KTX__API_FETCH, 12, &req, &resp));
     return resp.responses[0].partitions[0];
 }
 
@@ -203,7 +205,7 @@ static int16_t add_partition(int64_t pid, int16_t epoch)
     struct ktx__add_partitions_to_txn_topic topic = {ktx__str_c("t"), parts, 1};
     struct ktx__add_partitions_to_txn_req req = {ktx__str_c("tx"), pid, epoch, &topic, 1};
     struct ktx__add_partitions_to_txn_resp resp;
-    ck_assert(call(1, KTX__API_ADD_PARTITIONS_TO_TXN, 3, &req, &resp));
+    ck_assert(call(2, KTX__API_ADD_PARTITIONS_TO_TXN, 3, &req, &resp));
     return resp.results_by_topic[0].results_by_partition[0].partition_error_code;
 }
 
@@ -211,7 +213,7 @@ static int16_t end_txn(int64_t pid, int16_t epoch, bool commit, int16_t ver)
 {
     struct ktx__end_txn_req req = {ktx__str_c("tx"), pid, epoch, commit};
     struct ktx__end_txn_resp resp;
-    ck_assert(call(1, KTX__API_END_TXN, ver, &req, &resp));
+    ck_assert(call(2, KTX__API_END_TXN, ver, &req, &resp));
     return resp.error_code;
 }
 
@@ -224,7 +226,7 @@ START_TEST(test_handlers_transaction_is_invisible_to_read_committed_until_commit
 
     ck_assert_int_eq(init.error_code, 0);
     ck_assert_int_eq(init.producer_epoch, 0);
-    ck_assert(call(0, KTX__API_INIT_PRODUCER_ID, 4, &wrong, &resp));
+    ck_assert(call(1, KTX__API_INIT_PRODUCER_ID, 4, &wrong, &resp));
     ck_assert_int_eq(resp.error_code, KTX_ERR_NOT_COORDINATOR);
     /* Producing before AddPartitionsToTxn is refused. */
     ck_assert_int_eq(produce(init.producer_id, 0, 0, true, -1).error_code, KTX_ERR_INVALID_TXN_STATE);
@@ -289,12 +291,36 @@ START_TEST(test_handlers_injected_error_answers_without_appending)
 }
 END_TEST
 
+START_TEST(test_handlers_injected_minus_one_drops_the_connection)
+{
+    struct ktx__req_header hdr = {KTX__API_METADATA, 12, 1, ktx__str_c("c")};
+    struct ktx__metadata_req req = {NULL, -1, false, false, false};
+    struct ktx__writer w, out;
+    struct kb_reply reply;
+    char line[64];
+
+    kb_cluster_command(&cluster, "err 3 1 -1", NOW, line, sizeof(line));
+    ck_assert_str_eq(line, "OK");
+    ktx__w_init(&w, 64, 0);
+    ktx__w_init(&out, 64, 0);
+    ck_assert_int_eq(ktx__proto_req_header_encode(&w, &hdr), 0);
+    ck_assert_int_eq(ktx__proto_metadata_req_encode(&w, 12, &req), 0);
+    ck_assert_int_eq(kb_handle_request(&cluster, 1, w.p, w.len, NOW, &out, &reply), KTX_ERR_TRANSPORT);
+    ktx__w_reset(&out);
+    ck_assert_int_eq(kb_handle_request(&cluster, 1, w.p, w.len, NOW, &out, &reply), 0);
+    ck_assert_uint_gt(out.len, 4);
+    ck_assert_int_eq(kb_handle_request(&cluster, 0, w.p, w.len, NOW, &out, &reply), KTX_ERR_BAD_MSG);
+    ktx__w_free(&w);
+    ktx__w_free(&out);
+}
+END_TEST
+
 START_TEST(test_handlers_idempotent_retry_gets_original_offset)
 {
     struct ktx__init_producer_id_req req = {ktx__str_c(NULL), 0, -1, -1};
     struct ktx__init_producer_id_resp init;
 
-    ck_assert(call(2, KTX__API_INIT_PRODUCER_ID, 4, &req, &init));
+    ck_assert(call(3, KTX__API_INIT_PRODUCER_ID, 4, &req, &init));
     ck_assert_int_eq(init.error_code, 0);
     ck_assert_int_eq(produce(init.producer_id, 0, 0, false, -1).base_offset, 0);
     ck_assert_int_eq(produce(init.producer_id, 0, 2, false, -1).base_offset, 2);
@@ -305,7 +331,7 @@ START_TEST(test_handlers_idempotent_retry_gets_original_offset)
 }
 END_TEST
 
-/* OffsetFetch v7 of g/t/0 at broker 2. */
+/* OffsetFetch v7 of g/t/0 at its coordinator, broker 3. */
 static struct ktx__offset_fetch_resp_partition offset_fetch(bool require_stable)
 {
     int32_t parts[1] = {0};
@@ -318,7 +344,7 @@ static struct ktx__offset_fetch_resp_partition offset_fetch(bool require_stable)
     req.topics = &topic;
     req.topics_count = 1;
     req.require_stable = require_stable;
-    ck_assert(call(2, KTX__API_OFFSET_FETCH, 7, &req, &resp));
+    ck_assert(call(3, KTX__API_OFFSET_FETCH, 7, &req, &resp));
     return resp.topics[0].partitions[0];
 }
 
@@ -332,7 +358,7 @@ START_TEST(test_handlers_txn_offsets_unstable_until_commit)
     struct ktx__txn_offset_commit_req req;
     struct ktx__txn_offset_commit_resp resp;
 
-    ck_assert(call(1, KTX__API_ADD_OFFSETS_TO_TXN, 3, &add, &add_resp));
+    ck_assert(call(2, KTX__API_ADD_OFFSETS_TO_TXN, 3, &add, &add_resp));
     ck_assert_int_eq(add_resp.error_code, 0);
     memset(&req, 0, sizeof(req));
     req.transactional_id = ktx__str_c("tx");
@@ -344,9 +370,9 @@ START_TEST(test_handlers_txn_offsets_unstable_until_commit)
     req.group_instance_id = ktx__str_c(NULL);
     req.topics = &topic;
     req.topic_count = 1;
-    ck_assert(call(1, KTX__API_TXN_OFFSET_COMMIT, 3, &req, &resp));
-    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, KTX_ERR_NOT_COORDINATOR);
     ck_assert(call(2, KTX__API_TXN_OFFSET_COMMIT, 3, &req, &resp));
+    ck_assert_int_eq(resp.topics[0].partitions[0].error_code, KTX_ERR_NOT_COORDINATOR);
+    ck_assert(call(3, KTX__API_TXN_OFFSET_COMMIT, 3, &req, &resp));
     ck_assert_int_eq(resp.topics[0].partitions[0].error_code, 0);
     ck_assert_int_eq(offset_fetch(false).committed_offset, -1);
     ck_assert_int_eq(offset_fetch(true).error_code, KTX_ERR_UNSTABLE_OFFSET_COMMIT);
@@ -367,12 +393,12 @@ START_TEST(test_handlers_list_offsets_latest_committed_stops_at_lso)
     ck_assert_int_eq(produce(-1, -1, -1, false, -1).error_code, 0);
     ck_assert_int_eq(add_partition(init.producer_id, 0), 0);
     ck_assert_int_eq(produce(init.producer_id, 0, 0, true, -1).error_code, 0);
-    ck_assert(call(0, KTX__API_LIST_OFFSETS, 7, &req, &resp));
+    ck_assert(call(1, KTX__API_LIST_OFFSETS, 7, &req, &resp));
     ck_assert_int_eq(resp.topics[0].partitions[0].offset, 2);
     req.isolation_level = KTX__READ_UNCOMMITTED;
-    ck_assert(call(0, KTX__API_LIST_OFFSETS, 7, &req, &resp));
-    ck_assert_int_eq(resp.topics[0].partitions[0].offset, 4);
     ck_assert(call(1, KTX__API_LIST_OFFSETS, 7, &req, &resp));
+    ck_assert_int_eq(resp.topics[0].partitions[0].offset, 4);
+    ck_assert(call(2, KTX__API_LIST_OFFSETS, 7, &req, &resp));
     ck_assert_int_eq(resp.topics[0].partitions[0].error_code, KTX_ERR_NOT_LEADER_OR_FOLLOWER);
 }
 END_TEST
@@ -389,12 +415,14 @@ START_TEST(test_handlers_control_commands_reply_ok_or_err)
     ck_assert_str_eq(reply, "OK");
     ck_assert_int_eq(kb_cluster_topic(&cluster, "t", 1)->partitions[0].leader, 2);
     ck_assert_int_eq(kb_cluster_topic(&cluster, "t", 1)->partitions[0].leader_epoch, 1);
-    kb_cluster_command(&cluster, "berr 1 22 15 30", NOW, reply, sizeof(reply));
+    kb_cluster_command(&cluster, "berr 2 22 15 30", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "OK");
     ck_assert_int_eq(init_tx().error_code, KTX_ERR_COORDINATOR_NOT_AVAILABLE);
-    kb_cluster_command(&cluster, "berr 1 22 0 0", NOW, reply, sizeof(reply));
+    kb_cluster_command(&cluster, "berr 2 22 0 0", NOW, reply, sizeof(reply));
     ck_assert_int_eq(init_tx().error_code, 0);
     kb_cluster_command(&cluster, "rtt 9 5", NOW, reply, sizeof(reply));
+    ck_assert_str_eq(reply, "ERR bad broker");
+    kb_cluster_command(&cluster, "rtt 0 5", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "ERR bad broker");
     kb_cluster_command(&cluster, "bogus", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "ERR unknown command");
@@ -414,6 +442,7 @@ static Suite *broker_handlers_suite(void)
     tcase_add_test(tc, test_handlers_transaction_is_invisible_to_read_committed_until_commit);
     tcase_add_test(tc, test_handlers_aborted_transaction_is_listed_and_fenced_producer_rejected);
     tcase_add_test(tc, test_handlers_injected_error_answers_without_appending);
+    tcase_add_test(tc, test_handlers_injected_minus_one_drops_the_connection);
     tcase_add_test(tc, test_handlers_idempotent_retry_gets_original_offset);
     tcase_add_test(tc, test_handlers_txn_offsets_unstable_until_commit);
     tcase_add_test(tc, test_handlers_list_offsets_latest_committed_stops_at_lso);

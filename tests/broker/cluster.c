@@ -17,7 +17,7 @@ void kb_cluster_init(struct kb_cluster *c, int32_t n_brokers, const struct kb_tx
         n_brokers = KB_MAX_BROKERS;
     c->n_brokers = n_brokers;
     for (int32_t i = 0; i < n_brokers; i++) {
-        c->brokers[i].node_id = i;
+        c->brokers[i].node_id = i + 1;
         c->brokers[i].up = true;
     }
     kb_txncoord_init(&c->txncoord, txn_conf);
@@ -131,7 +131,7 @@ int kb_cluster_add_topic(struct kb_cluster *c, const char *name, int32_t partiti
     topic->n_partitions = partitions;
     for (int32_t i = 0; i < partitions; i++) {
         topic->partitions[i].index = i;
-        topic->partitions[i].leader = i % c->n_brokers;
+        topic->partitions[i].leader = i % c->n_brokers + 1;
         kb_plog_init(&topic->partitions[i].log, 0);
     }
     c->n_topics++;
@@ -161,9 +161,14 @@ struct kb_partition *kb_cluster_partition(const struct kb_topic *topic, int32_t 
     return &topic->partitions[index];
 }
 
+struct kb_broker *kb_cluster_broker(struct kb_cluster *c, int32_t node_id)
+{
+    return node_id >= 1 && node_id <= c->n_brokers ? &c->brokers[node_id - 1] : NULL;
+}
+
 bool kb_cluster_broker_up(const struct kb_cluster *c, int32_t node_id)
 {
-    return node_id >= 0 && node_id < c->n_brokers && c->brokers[node_id].up;
+    return node_id >= 1 && node_id <= c->n_brokers && c->brokers[node_id - 1].up;
 }
 
 int32_t kb_cluster_coordinator(const struct kb_cluster *c, int8_t key_type, const char *key,
@@ -174,17 +179,17 @@ int32_t kb_cluster_coordinator(const struct kb_cluster *c, int8_t key_type, cons
         if (o->key_type == key_type && strlen(o->key) == len && memcmp(o->key, key, len) == 0)
             return o->node_id;
     }
-    return (int32_t)(hash_bytes(key, len) % (uint64_t)c->n_brokers);
+    return (int32_t)(hash_bytes(key, len) % (uint64_t)c->n_brokers) + 1;
 }
 
 void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, int16_t *code,
                        int64_t *delay_ms)
 {
-    const struct kb_broker *b = &c->brokers[node_id];
+    const struct kb_broker *b = kb_cluster_broker(c, node_id);
 
     *code = 0;
-    *delay_ms = b->rtt_ms;
-    for (int i = 0; i < b->n_errs; i++) {
+    *delay_ms = b ? b->rtt_ms : 0;
+    for (int i = 0; b && i < b->n_errs; i++) {
         if (b->errs[i].api_key == api_key) {
             *code = b->errs[i].code;
             *delay_ms += b->errs[i].delay_ms;
@@ -257,7 +262,7 @@ int kb_cluster_tick(struct kb_cluster *c, int64_t now_ms)
 
 static struct kb_broker *broker_arg(struct kb_cluster *c, long id)
 {
-    return id >= 0 && id < c->n_brokers ? &c->brokers[id] : NULL;
+    return id >= 1 && id <= c->n_brokers ? &c->brokers[id - 1] : NULL;
 }
 
 static const char *cmd_topic(struct kb_cluster *c, const char *args)

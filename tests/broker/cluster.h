@@ -5,9 +5,10 @@
  * on the control channel. Pure: no sockets, no clocks; the server (server.c) owns the
  * network side and asks this module what each broker should do.
  *
- * Control commands (one line each, kb_cluster_command()):
+ * Control commands (one line each, kb_cluster_command()); BROKER ids start at 1:
  *   topic NAME PARTITIONS REPLICATION   create a topic
  *   err APIKEY COUNT CODE               answer the next COUNT requests of APIKEY with CODE
+ *                                       (CODE -1: drop the connection instead)
  *   berr BROKER APIKEY CODE DELAY_MS    broker BROKER answers APIKEY with CODE after DELAY_MS
  *                                       until cleared with CODE 0 and DELAY_MS 0
  *   down BROKER | up BROKER | restart BROKER
@@ -94,14 +95,15 @@ struct kb_cluster {
     bool timeout_check_requested;
 };
 
-/* Initialises a cluster of |n_brokers| (1..KB_MAX_BROKERS) live brokers with ids 0..n-1.
+/* Initialises a cluster of |n_brokers| (1..KB_MAX_BROKERS) live brokers. Broker ids start
+ * at 1 (the cluster control interface of tests/cluster.h): broker id k is brokers[k - 1].
  * |txn_conf| configures the transaction coordinator (NULL for defaults). */
 void kb_cluster_init(struct kb_cluster *c, int32_t n_brokers, const struct kb_txncoord_conf *txn_conf);
 void kb_cluster_free(struct kb_cluster *c);
 
 /*
  * Creates topic |name| with |partitions| partitions; partition i is led by broker
- * i % n_brokers. Returns 0, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS,
+ * (i % n_brokers) + 1. Returns 0, TOPIC_ALREADY_EXISTS, INVALID_PARTITIONS,
  * INVALID_REPLICATION_FACTOR, INVALID_TOPIC_EXCEPTION or KTX_ERR_NO_MEMORY.
  */
 int kb_cluster_add_topic(struct kb_cluster *c, const char *name, int32_t partitions,
@@ -113,6 +115,8 @@ struct kb_topic *kb_cluster_topic_by_id(const struct kb_cluster *c, struct ktx__
 /* Returns partition |index| of |topic| or NULL. */
 struct kb_partition *kb_cluster_partition(const struct kb_topic *topic, int32_t index);
 
+/* Returns broker |node_id| (1-based) or NULL when there is none. */
+struct kb_broker *kb_cluster_broker(struct kb_cluster *c, int32_t node_id);
 /* True when broker |node_id| exists and is up. */
 bool kb_cluster_broker_up(const struct kb_cluster *c, int32_t node_id);
 
@@ -123,8 +127,8 @@ int32_t kb_cluster_coordinator(const struct kb_cluster *c, int8_t key_type, cons
 
 /*
  * Fault injection for a request of |api_key| arriving at |node_id|: stores the error code
- * to answer with (0 for none) in |*code| and the extra delay in |*delay_ms|. Consumes one
- * `err` injection when one applies.
+ * to answer with (0 for none; -1 means drop the connection) in |*code| and the extra delay
+ * in |*delay_ms|. Consumes one `err` injection when one applies.
  */
 void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, int16_t *code,
                        int64_t *delay_ms);

@@ -93,12 +93,12 @@ static void fill_brokers(struct kb_req_ctx *ctx, struct ktx__metadata_resp *resp
         if (!c->brokers[i].up)
             continue;
         b = &resp->brokers[resp->brokers_count++];
-        b->node_id = i;
+        b->node_id = c->brokers[i].node_id;
         b->host = ktx__str_c(BROKER_HOST);
         b->port = c->brokers[i].port;
         b->rack = ktx__str_c(NULL);
         if (resp->controller_id < 0)
-            resp->controller_id = i;
+            resp->controller_id = b->node_id;
     }
 }
 
@@ -116,7 +116,7 @@ static void fill_partition(struct kb_req_ctx *ctx, const struct kb_topic *topic,
     if (!out->replica_nodes || !out->isr_nodes || !out->offline_replicas)
         return;
     for (int32_t i = 0; i < n; i++) {
-        int32_t id = (p->leader + i) % ctx->c->n_brokers;
+        int32_t id = (p->leader - 1 + i) % ctx->c->n_brokers + 1;
         out->replica_nodes[out->replica_nodes_count++] = id;
         if (kb_cluster_broker_up(ctx->c, id))
             out->isr_nodes[out->isr_nodes_count++] = id;
@@ -218,7 +218,7 @@ static void find_one(struct kb_req_ctx *ctx, int8_t key_type, struct ktx__str ke
     }
     out->node_id = node;
     out->host = ktx__str_c(BROKER_HOST);
-    out->port = ctx->c->brokers[node].port;
+    out->port = kb_cluster_broker(ctx->c, node)->port;
 }
 
 static int h_find_coordinator(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
@@ -298,7 +298,7 @@ int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req,
     reply->send = true;
     reply->delay_ms = 0;
     ktx__r_init(&r, req, len);
-    if (ktx__proto_req_header_decode(&r, &hdr) || node_id < 0 || node_id >= c->n_brokers)
+    if (ktx__proto_req_header_decode(&r, &hdr) || !kb_cluster_broker(c, node_id))
         return KTX_ERR_BAD_MSG;
     if (!answerable(&hdr))
         return KTX_ERR_UNSUPPORTED;
@@ -311,6 +311,8 @@ int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req,
     ctx.reply = reply;
     ctx.arena = &arena;
     kb_cluster_faults(c, node_id, hdr.request_api_key, &ctx.forced, &reply->delay_ms);
+    if (ctx.forced == -1)
+        return KTX_ERR_TRANSPORT; /* `err API COUNT -1`: drop the connection */
     resp_ver = hdr.request_api_key == KTX__API_API_VERSIONS && (ctx.ver < 0 || ctx.ver > 4) ? 0 : ctx.ver;
     ktx__arena_init(&arena, ARENA_CEILING);
     ktx__proto_resp_header_encode(out, hdr.request_api_key, resp_ver, hdr.correlation_id);

@@ -21,10 +21,11 @@ struct kb_reply {
 
 /*
  * Handles the request of |len| bytes at |req| (header and body, without the size prefix)
- * that arrived at broker |node_id|. Appends the response (header and body, without the
+ * that arrived at broker |node_id| (1-based). Appends the response (header and body, without the
  * size prefix) to |out| and fills |*reply|. |c| is changed as the request asks.
  * Returns 0, or KTX_ERR_BAD_MSG / KTX_ERR_UNSUPPORTED when the request cannot be answered
- * (the server then closes the connection, as Kafka does).
+ * (the server then closes the connection, as Kafka does), or KTX_ERR_TRANSPORT when fault
+ * injection asks for the connection to be dropped.
  */
 int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req, size_t len,
                       int64_t now_ms, struct ktx__writer *out, struct kb_reply *reply);

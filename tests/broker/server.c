@@ -35,7 +35,7 @@ struct pending {
 
 struct conn {
     int fd;
-    int32_t node_id;
+    int32_t index; /* of the broker in the cluster's array (node id - 1) */
     uint32_t generation;
     uint8_t *rbuf;
     size_t rlen;
@@ -138,7 +138,7 @@ static void accept_conn(struct server *s, int32_t node)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn->fd = fd;
-    conn->node_id = node;
+    conn->index = node;
     conn->generation = s->c.brokers[node].generation;
     s->conns[s->n_conns++] = conn;
 }
@@ -180,7 +180,8 @@ static int handle_frames(struct server *s, struct conn *conn)
         if (conn->rlen - pos - 4 < size)
             break;
         ktx__w_init(&out, 1024, 0);
-        err = kb_handle_request(&s->c, conn->node_id, conn->rbuf + pos + 4, size, wall_ms(), &out, &reply);
+        err = kb_handle_request(&s->c, s->c.brokers[conn->index].node_id, conn->rbuf + pos + 4, size,
+                                wall_ms(), &out, &reply);
         if (!err && reply.send)
             err = enqueue(conn, &out, reply.delay_ms);
         ktx__w_free(&out);
@@ -388,7 +389,7 @@ static void sync_brokers(struct server *s)
     }
     for (size_t i = 0; i < s->n_conns;) {
         const struct conn *conn = s->conns[i];
-        if (conn->generation != s->c.brokers[conn->node_id].generation)
+        if (conn->generation != s->c.brokers[conn->index].generation)
             conn_close(s, i);
         else
             i++;
