@@ -403,9 +403,10 @@ static void run_line(struct server *s, char *line)
     if (line[0] == '\0')
         return;
     kb_cluster_command(&s->c, line, wall_ms(), reply, sizeof(reply));
+    sync_brokers(s); /* before the answer: the test may connect as soon as it reads OK */
+    persist(s);
     fprintf(s->out, "%s\n", reply);
     fflush(s->out);
-    sync_brokers(s);
 }
 
 static void read_stdin(struct server *s)
