@@ -466,17 +466,12 @@ static void on_metadata(struct ktx__conn *conn, int err, const uint8_t *body, si
     ktx__arena_free(&arena);
 }
 
-int ktx__metadata_send_update(struct ktx__metadata *md, struct ktx__net *net, int64_t now)
+/* Sends the update to |node|, which is ready. Returns the next call's delay. */
+static int64_t send_update(struct ktx__metadata *md, struct ktx__net *net, int32_t node,
+                           int64_t now)
 {
     struct ktx__conn_req req;
-    int32_t node;
-    int rc;
 
-    if (!ktx__metadata_needs_update(md, now))
-        return KTX_ERR_STATE;
-    node = ktx__net_least_loaded(net, now, NULL);
-    if (node == KTX__NET_NO_NODE || !ktx__net_ready(net, node, now))
-        return KTX_ERR_STATE;
     memset(&req, 0, sizeof(req));
     req.api_key = KTX__API_METADATA;
     req.version = -1;
@@ -484,14 +479,36 @@ int ktx__metadata_send_update(struct ktx__metadata *md, struct ktx__net *net, in
     req.encode_opaque = md;
     req.cb = on_metadata;
     req.opaque = md;
-    rc = ktx__net_send(net, node, &req, now);
-    if (rc == 0) {
-        pthread_mutex_lock(&md->lock);
-        md->in_flight = true;
-        md->net = net;
-        pthread_mutex_unlock(&md->lock);
+    if (ktx__net_send(net, node, &req, now) != 0) {
+        ktx__metadata_update_failed(md, now);
+        return ktx__metadata_time_to_update(md, now);
     }
-    return rc;
+    pthread_mutex_lock(&md->lock);
+    md->in_flight = true;
+    md->net = net;
+    pthread_mutex_unlock(&md->lock);
+    return INT64_MAX;
+}
+
+int64_t ktx__metadata_maybe_update(struct ktx__metadata *md, struct ktx__net *net, int64_t now)
+{
+    int64_t wait = ktx__metadata_time_to_update(md, now);
+    int64_t delay = INT64_MAX;
+
+    if (wait > 0)
+        return wait;
+    /* A node refused at once goes into backoff: the next choice may be another one. */
+    for (int tries = 0; tries < 4; tries++) {
+        int32_t node = ktx__net_least_loaded(net, now, &delay);
+        if (node == KTX__NET_NO_NODE)
+            return delay;
+        if (ktx__net_ready(net, node, now))
+            return send_update(md, net, node, now);
+        delay = ktx__net_poll_delay(net, node, now);
+        if (ktx__conn_state(ktx__net_conn(net, node)) != KTX__CONN_DISCONNECTED)
+            break;
+    }
+    return delay;
 }
 
 /* ---- readers ---- */

@@ -7,9 +7,8 @@
  *
  * The sender thread drives the refresh:
  *
- *   if (ktx__metadata_needs_update(md, now))
- *       ktx__metadata_send_update(md, net, now);   picks a node, sends, applies the answer
- *   timeout = min(timeout, ktx__metadata_time_to_update(md, now));
+ *   timeout = min(timeout, ktx__metadata_maybe_update(md, net, now));
+ *   ktx__net_poll(net, timeout, now);             the answer is applied in there
  *
  * and tells the cache about errors (ktx__metadata_note_error()), while application threads
  * read partition counts and leaders for the partitioner.
@@ -55,7 +54,7 @@ struct ktx__metadata_partition_info {
 int ktx__metadata_new(struct ktx__metadata **out, const struct ktx__metadata_conf *conf);
 
 /* Frees |md|. NULL-safe. No other thread may use |md| any more, and no update it sent
- * through ktx__metadata_send_update() may still be in flight (destroy the net first). */
+ * through ktx__metadata_maybe_update() may still be in flight (destroy the net first). */
 void ktx__metadata_destroy(struct ktx__metadata *md);
 
 /*
@@ -109,14 +108,17 @@ void ktx__metadata_update_failed(struct ktx__metadata *md, int64_t now);
 bool ktx__metadata_note_error(struct ktx__metadata *md, int err);
 
 /*
- * Sends a Metadata request for the topics of interest through |net| to the least loaded
- * node and marks an update in flight; the answer is decoded and applied (its brokers go to
- * ktx__net_set_brokers()) by a completion callback inside ktx__net_poll(). Does nothing
- * when no update is due. Returns 0 when a request was sent; KTX_ERR_STATE when none is due
- * or no node is ready yet (a connect may have been started: poll and call again);
- * the errors of ktx__net_send(). Thread: the sender thread (|net|'s thread).
+ * The sender's metadata duty, as Kafka's DefaultMetadataUpdater.maybeUpdate(): when an
+ * update is due, picks the least loaded node of |net| (starting a connect when needed) and
+ * sends it a Metadata request for the topics of interest; the answer is decoded and applied
+ * (its brokers go to ktx__net_set_brokers()) by a completion callback inside
+ * ktx__net_poll(); a failure counts as a failed update (retry backoff).
+ * Returns the milliseconds after which it should be called again, for the poll timeout:
+ * the time until the next update is due, the time until a node may be ready, or INT64_MAX
+ * while an update is in flight (its answer or its timeout ends the poll anyway).
+ * Thread: the sender thread (|net|'s thread).
  */
-int ktx__metadata_send_update(struct ktx__metadata *md, struct ktx__net *net, int64_t now);
+int64_t ktx__metadata_maybe_update(struct ktx__metadata *md, struct ktx__net *net, int64_t now);
 
 /*
  * Stores the leader of |topic| / |partition| in |*info| and returns 0; returns

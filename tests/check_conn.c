@@ -759,21 +759,127 @@ START_TEST(test_net_falls_back_to_bootstrap_when_every_known_broker_fails)
 }
 END_TEST
 
+START_TEST(test_conn_connect_timeout_gives_up_on_an_address_that_never_answers)
+{
+    struct sockaddr_in sin;
+    socklen_t len = sizeof(sin);
+    char bootstrap[64];
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), fillers[3];
+    struct ktx__net_conf conf;
+    struct ktx__net *net;
+    struct ktx__conn *conn;
+    int64_t start, end;
+
+    /* A listener whose accept queue is full drops new SYNs: connects hang. */
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+    for (int i = 0; i < 3; i++) {
+        fillers[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        (void)connect(fillers[i], (struct sockaddr *)&sin, sizeof(sin));
+    }
+    usleep(50 * 1000);
+    snprintf(bootstrap, sizeof(bootstrap), "127.0.0.1:%d", ntohs(sin.sin_port));
+    conf = test_conf(bootstrap);
+    conf.conn.connect_timeout_ms = 200;
+    net = new_net(&conf);
+    conn = ktx__net_conn(net, -1);
+
+    start = ktx_test_now_ms();
+    ck_assert(!ktx__net_ready(net, -1, ktx__net_now(net)));
+    ck_assert_int_eq(ktx__conn_state(conn), KTX__CONN_CONNECTING);
+    ck_assert_int_le(ktx__net_poll_delay(net, -1, ktx__net_now(net)), 200);
+    end = start + WAIT_MS;
+    while (ktx__conn_state(conn) == KTX__CONN_CONNECTING && ktx_test_now_ms() < end)
+        ck_assert_int_eq(ktx__net_poll(net, 10000, ktx__net_now(net)), 0); /* deadline-bound */
+    ck_assert_int_eq(ktx__conn_state(conn), KTX__CONN_DISCONNECTED);
+    ck_assert_int_ge(ktx_test_now_ms() - start, 195);
+    ck_assert_int_lt(ktx_test_now_ms() - start, 1000);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->connect_attempts, 1);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->connects, 0);
+    ck_assert_int_gt(ktx__net_poll_delay(net, -1, ktx__net_now(net)), 0);
+    ktx__net_destroy(net);
+    for (int i = 0; i < 3; i++)
+        close(fillers[i]);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(test_conn_response_over_the_size_ceiling_closes_the_connection)
+{
+    struct ktx__net_conf conf = test_conf(ktx_test_cluster_bootstrap(cluster));
+    struct ktx__net *net;
+    struct result res = {0};
+
+    cmd_ok("topic wide 300 1");
+    conf.conn.max_response_size = 2048; /* ApiVersions fits, 300 partitions do not */
+    net = new_net(&conf);
+    ck_assert(wait_ready(net, -1, WAIT_MS));
+    struct ktx__conn_req req = make_req(KTX__API_METADATA, encode_metadata, "wide", &res);
+    ck_assert_int_eq(ktx__net_send(net, -1, &req, ktx__net_now(net)), 0);
+    ck_assert(poll_until(net, &res.done, WAIT_MS));
+    ck_assert_int_eq(res.err, KTX_ERR_TRANSPORT);
+    ck_assert_int_eq(ktx__conn_state(ktx__net_conn(net, -1)), KTX__CONN_DISCONNECTED);
+    ck_assert_uint_eq(ktx__conn_stats(ktx__net_conn(net, -1))->responses, 2);
+    ktx__net_destroy(net);
+}
+END_TEST
+
+START_TEST(test_conn_large_pipelined_responses_are_reassembled_across_reads)
+{
+    struct ktx__net_conf conf = test_conf(ktx_test_cluster_bootstrap(cluster));
+    struct ktx__net *net = new_net(&conf);
+    struct result res[2];
+    int counter = 0;
+
+    memset(res, 0, sizeof(res));
+    cmd_ok("topic huge 20000 1");
+    ck_assert(wait_ready(net, -3, WAIT_MS));
+    for (int i = 0; i < 2; i++) {
+        struct ktx__conn_req req = make_req(KTX__API_METADATA, encode_metadata, "huge", &res[i]);
+        res[i].counter = &counter;
+        ck_assert_int_eq(ktx__net_send(net, -3, &req, ktx__net_now(net)), 0);
+    }
+    ck_assert(poll_until(net, &res[1].done, 20000));
+    for (int i = 0; i < 2; i++) {
+        struct ktx__metadata_resp resp;
+        struct ktx__arena arena;
+
+        ck_assert_int_eq(res[i].err, 0);
+        ck_assert_int_eq(res[i].order, i);
+        ck_assert_uint_gt(res[i].len, 256 * 1024); /* several reads of 64 KiB */
+        ktx__arena_init(&arena, 0);
+        ck_assert_int_eq(ktx__proto_metadata_resp_decode(res[i].body, res[i].len, 2, &resp,
+                                                         &arena), 0);
+        ck_assert_int_eq(resp.topics_count, 1);
+        ck_assert_int_eq(resp.topics[0].partitions_count, 20000);
+        ck_assert_int_eq(resp.topics[0].partitions[19999].partition_index, 19999);
+        ktx__arena_free(&arena);
+        free(res[i].body);
+    }
+    ktx__net_destroy(net);
+}
+END_TEST
+
 static Suite *conn_suite(void)
 {
     Suite *s = suite_create("conn");
-    TCase *pure = tcase_create("pure");
+    TCase *local = tcase_create("local"); /* no peer process: pure logic and local sockets */
     TCase *mock = tcase_create("mock");
 
-    tcase_add_test(pure, test_backoff_doubles_per_failure_up_to_the_max_within_20_percent_jitter);
-    tcase_add_test(pure, test_bootstrap_parses_hosts_ports_blanks_and_bracketed_ipv6);
-    tcase_add_test(pure, test_bootstrap_rejects_malformed_entries);
-    tcase_add_test(pure, test_registry_maps_bootstrap_to_negative_ids_and_updates_brokers);
-    tcase_add_test(pure, test_least_loaded_prefers_known_brokers_then_bootstrap_nodes);
-    tcase_add_test(pure, test_net_new_rejects_bad_bootstrap_and_settings);
-    tcase_add_test(pure, test_wakeup_from_another_thread_interrupts_a_ten_second_poll);
-    tcase_add_test(pure, test_conn_connects_to_bracketed_ipv6_loopback);
-    suite_add_tcase(s, pure);
+    tcase_add_test(local, test_backoff_doubles_per_failure_up_to_the_max_within_20_percent_jitter);
+    tcase_add_test(local, test_bootstrap_parses_hosts_ports_blanks_and_bracketed_ipv6);
+    tcase_add_test(local, test_bootstrap_rejects_malformed_entries);
+    tcase_add_test(local, test_registry_maps_bootstrap_to_negative_ids_and_updates_brokers);
+    tcase_add_test(local, test_least_loaded_prefers_known_brokers_then_bootstrap_nodes);
+    tcase_add_test(local, test_net_new_rejects_bad_bootstrap_and_settings);
+    tcase_add_test(local, test_wakeup_from_another_thread_interrupts_a_ten_second_poll);
+    tcase_add_test(local, test_conn_connects_to_bracketed_ipv6_loopback);
+    tcase_add_test(local, test_conn_connect_timeout_gives_up_on_an_address_that_never_answers);
+    suite_add_tcase(s, local);
 
     tcase_add_checked_fixture(mock, cluster_setup, cluster_teardown);
     tcase_set_timeout(mock, 60);
@@ -786,6 +892,8 @@ static Suite *conn_suite(void)
     tcase_add_test(mock, test_conn_dropped_connection_fails_request_with_transport_then_recovers);
     tcase_add_test(mock,
                    test_conn_request_without_response_completes_when_written_and_stray_answer_closes);
+    tcase_add_test(mock, test_conn_response_over_the_size_ceiling_closes_the_connection);
+    tcase_add_test(mock, test_conn_large_pipelined_responses_are_reassembled_across_reads);
     tcase_add_test(mock, test_net_bootstrap_falls_back_past_a_closed_port);
     tcase_add_test(mock, test_net_falls_back_to_bootstrap_when_every_known_broker_fails);
     suite_add_tcase(s, mock);
