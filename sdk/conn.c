@@ -453,7 +453,8 @@ static void complete_written(struct ktx__conn *conn)
     uint64_t generation = conn->generation;
     struct inflight **link = &conn->head, *prev = NULL;
 
-    while (*link != NULL && conn->generation == generation) {
+    /* The generation first: after a close, |link| may point into a freed entry. */
+    while (conn->generation == generation && *link != NULL) {
         struct inflight *inf = *link;
         if (!inf->no_response || inf->end_offset > conn->sent_total) {
             prev = inf;

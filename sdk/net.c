@@ -234,6 +234,27 @@ int ktx__net_set_brokers(struct ktx__net *net, const struct ktx__net_broker *bro
     return 0;
 }
 
+int ktx__net_add_broker(struct ktx__net *net, int32_t node_id, const char *host, int port)
+{
+    struct ktx__net_broker broker = {node_id, host, port};
+    struct node *old, *node;
+
+    if (node_id < 0 || host == NULL || host[0] == '\0' || port < 1 || port > 65535)
+        return KTX_ERR_INVALID_ARG;
+    old = find_node(net, node_id);
+    if (old != NULL && !old->retired && same_address(old, &broker))
+        return 0;
+    if (reserve_nodes(net, 1) != 0)
+        return KTX_ERR_NO_MEMORY;
+    node = node_new(net, node_id, host, port, false);
+    if (node == NULL)
+        return KTX_ERR_NO_MEMORY;
+    if (old != NULL)
+        old->retired = true;
+    net->nodes[net->count++] = node;
+    return 0;
+}
+
 /* Destroys retired nodes with nothing in flight. Not while callbacks may run. */
 static void collect_retired(struct ktx__net *net)
 {

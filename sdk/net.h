@@ -89,6 +89,14 @@ void ktx__net_destroy(struct ktx__net *net);
 int ktx__net_set_brokers(struct ktx__net *net, const struct ktx__net_broker *brokers,
                          size_t count);
 
+/*
+ * Adds or updates one broker, leaving the others alone: for a coordinator that
+ * FindCoordinator named before the next metadata lists it. When |node_id| is known at
+ * another address, the old node is retired as in ktx__net_set_brokers(). |host| is copied.
+ * Returns 0, KTX_ERR_INVALID_ARG or KTX_ERR_NO_MEMORY.
+ */
+int ktx__net_add_broker(struct ktx__net *net, int32_t node_id, const char *host, int port);
+
 /* Returns the connection of node |node_id| (broker or bootstrap pseudo-node), or NULL.
  * The pointer lives until the node leaves the registry. */
 struct ktx__conn *ktx__net_conn(const struct ktx__net *net, int32_t node_id);

@@ -318,6 +318,18 @@ START_TEST(test_registry_maps_bootstrap_to_negative_ids_and_updates_brokers)
     ck_assert_ptr_null(ktx__net_conn(net, 3));
     ck_assert_ptr_nonnull(ktx__net_conn(net, -2)); /* bootstrap nodes stay */
 
+    /* One broker added (a coordinator), the others untouched; then moved. */
+    ck_assert_int_eq(ktx__net_add_broker(net, 9, "coord", 9009), 0);
+    ck_assert_int_eq(ktx__net_add_broker(net, 9, "coord", 9009), 0);
+    ck_assert_uint_eq(ktx__net_broker_count(net), 2);
+    ck_assert_ptr_eq(ktx__net_conn(net, 1), k1);
+    ck_assert_int_eq(ktx__net_add_broker(net, 9, "coord2", 9009), 0);
+    ck_assert_uint_eq(ktx__net_broker_count(net), 2);
+    ck_assert_str_eq(ktx__conn_host(ktx__net_conn(net, 9)), "coord2");
+    ck_assert_int_eq(ktx__net_add_broker(net, 9, "coord2", 0), KTX_ERR_INVALID_ARG);
+    ck_assert_int_eq(ktx__net_add_broker(net, -1, "b", 1), KTX_ERR_INVALID_ARG);
+    ck_assert_int_eq(ktx__net_set_brokers(net, next, 1), 0);
+
     struct ktx__net_broker invalid[] = {{-5, "x", 1}};
     ck_assert_int_eq(ktx__net_set_brokers(net, invalid, 1), KTX_ERR_INVALID_ARG);
     ck_assert_uint_eq(ktx__net_broker_count(net), 1);
@@ -708,6 +720,55 @@ START_TEST(test_conn_request_without_response_completes_when_written_and_stray_a
 }
 END_TEST
 
+START_TEST(test_conn_preencoded_body_is_sent_and_oversized_request_is_refused_whole)
+{
+    struct ktx__net_conf conf = test_conf(ktx_test_cluster_bootstrap(cluster));
+    struct ktx__net *net;
+    struct ktx__conn *conn;
+    struct result res = {0}, big = {0};
+    struct ktx__writer body;
+    char *name = malloc(3000);
+
+    conf.conn.max_output_size = 1024;
+    net = new_net(&conf);
+    conn = ktx__net_conn(net, -1);
+    ck_assert(wait_ready(net, -1, WAIT_MS));
+
+    /* A request over the output ceiling is refused and leaves nothing behind. */
+    memset(name, 'n', 2999);
+    name[2999] = '\0';
+    struct ktx__conn_req req = make_req(KTX__API_METADATA, encode_metadata, name, &big);
+    ck_assert_int_eq(ktx__net_send(net, -1, &req, ktx__net_now(net)), KTX_ERR_BAD_MSG);
+    ck_assert_int_eq(ktx__conn_in_flight(conn), 0);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->requests_sent, 2); /* the two ApiVersions */
+
+    /* An already-encoded body at an explicit version. */
+    ktx__w_init(&body, 64, 0);
+    ck_assert_int_eq(encode_metadata(&body, 1, "pre-encoded"), 0);
+    req = make_req(KTX__API_METADATA, NULL, NULL, &res);
+    req.version = 1;
+    req.body = body.p;
+    req.body_len = body.len;
+    ck_assert_int_eq(ktx__net_send(net, -1, &req, ktx__net_now(net)), 0);
+    ktx__w_free(&body); /* copied at send */
+    ck_assert(poll_until(net, &res.done, WAIT_MS));
+    ck_assert_int_eq(res.err, 0);
+
+    struct ktx__metadata_resp resp;
+    struct ktx__arena arena;
+    ktx__arena_init(&arena, 0);
+    ck_assert_int_eq(ktx__proto_metadata_resp_decode(res.body, res.len, 1, &resp, &arena), 0);
+    ck_assert_int_eq(resp.topics_count, 1);
+    ck_assert(ktx__str_eq_c(resp.topics[0].name, "pre-encoded"));
+    ck_assert_int_eq(resp.cluster_id.len, -1); /* v1 has no cluster id: v1 was used */
+    ktx__arena_free(&arena);
+    free(res.body);
+    ck_assert(!big.done);
+    free(name);
+    ktx__net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_net_bootstrap_falls_back_past_a_closed_port)
 {
     char bootstrap[128], second[64];
@@ -894,6 +955,7 @@ static Suite *conn_suite(void)
                    test_conn_request_without_response_completes_when_written_and_stray_answer_closes);
     tcase_add_test(mock, test_conn_response_over_the_size_ceiling_closes_the_connection);
     tcase_add_test(mock, test_conn_large_pipelined_responses_are_reassembled_across_reads);
+    tcase_add_test(mock, test_conn_preencoded_body_is_sent_and_oversized_request_is_refused_whole);
     tcase_add_test(mock, test_net_bootstrap_falls_back_past_a_closed_port);
     tcase_add_test(mock, test_net_falls_back_to_bootstrap_when_every_known_broker_fails);
     suite_add_tcase(s, mock);
