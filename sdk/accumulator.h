@@ -51,7 +51,7 @@ struct ktx__acc_conf {
  * Fills |*ac| from resolved configuration |v| (borrowed for the call). The in-flight limit
  * per partition is max.in.flight.requests.per.connection (at most 5 with idempotence:
  * sequence numbers keep up to 5 batches ordered; without idempotence 1 keeps order too
- * and the sender mutes partitions instead, as Kafka does).
+ * and the sender mutes partitions instead, as Kafka does). Thread: any.
  */
 void ktx__acc_conf_init(struct ktx__acc_conf *ac, const struct ktx__conf_values *v);
 
@@ -158,7 +158,7 @@ struct ktx__acc_part_list {
     size_t cap;
 };
 
-/* Frees the array of |list| (not the partitions). */
+/* Frees the array of |list| (not the partitions) and empties it. Thread: the list's owner. */
 void ktx__acc_part_list_free(struct ktx__acc_part_list *list);
 
 /* The accumulator. Opaque. */
@@ -204,10 +204,10 @@ int ktx__accumulator_append(struct ktx__accumulator *acc, const char *topic, int
                             char *errbuf, size_t errsize);
 
 /*
- * Lists in |ready| (appended to; grown as needed) the partitions that have a sendable
- * first batch at |now|: full, lingered linger.ms, flush in progress, closing, memory
- * exhausted (someone waits for buffer.memory), or a retry whose backoff has elapsed -- and
- * that are neither muted nor at their in-flight limit. Stores in |*next_ready_ms| the
+ * Lists in |ready| (appended to: set |ready->len| to 0 to reuse a list; grown as needed) the
+ * partitions that have a sendable first batch at |now|: full, lingered linger.ms, flush in
+ * progress, closing, memory exhausted (someone waits for buffer.memory), or a retry whose
+ * backoff has elapsed -- and that are neither muted nor at their in-flight limit. Stores in |*next_ready_ms| the
  * earliest time a partition with data that is not ready yet becomes ready (INT64_MAX when
  * none), for the sender's poll timeout. The caller maps partitions to leaders
  * (ktx__acc_part_topic()/_partition()) and drains per broker.
@@ -276,6 +276,14 @@ size_t ktx__accumulator_abort_all(struct ktx__accumulator *acc, int err);
 /* True when some partition has a queued batch. Thread: any. Locks: the table, partitions. */
 bool ktx__accumulator_has_undrained(struct ktx__accumulator *acc);
 
+/*
+ * Appends to |list| every partition that has a queued batch, ready or not (for the sender:
+ * the topics whose leader must be known, and the partitions of a ready broker to drain as
+ * Kafka does). Thread: sender. Locks: the table (read), each partition in turn.
+ * Returns 0 or KTX_ERR_NO_MEMORY (|list| holds what fitted).
+ */
+int ktx__accumulator_undrained(struct ktx__accumulator *acc, struct ktx__acc_part_list *list);
+
 /* Makes every queued batch ready regardless of linger.ms until the matching flush_end().
  * Nests. Thread: any. Locks: none (atomic). */
 void ktx__accumulator_flush_begin(struct ktx__accumulator *acc);
@@ -327,7 +335,9 @@ struct ktx__batch *ktx__dr_queue_pop(struct ktx__accumulator *acc, int64_t timeo
 /* Returns the number of completed batches waiting in the report queue. Thread: any. */
 size_t ktx__dr_queue_len(struct ktx__accumulator *acc);
 
-/* Fills |*dr| with the report of record |index| (0-based) of completed |batch|. */
+/* Fills |*dr| with the report of record |index| (0-based, below batch->record_count) of
+ * completed |batch|; |dr->topic| lives as long as the accumulator. Thread: the batch's
+ * owner (whoever popped it). */
 void ktx__batch_report(const struct ktx__batch *batch, int32_t index,
                        struct ktx__record_report *dr);
 

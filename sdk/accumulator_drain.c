@@ -315,6 +315,22 @@ bool ktx__accumulator_has_undrained(struct ktx__accumulator *acc)
     return undrained;
 }
 
+int ktx__accumulator_undrained(struct ktx__accumulator *acc, struct ktx__acc_part_list *list)
+{
+    int err = 0;
+    pthread_rwlock_rdlock(&acc->table_lock);
+    for (size_t i = 0; i < acc->nparts && !err; i++) {
+        struct ktx__acc_part *part = acc->parts[i];
+        pthread_mutex_lock(&part->lock);
+        bool queued = part->head != NULL;
+        pthread_mutex_unlock(&part->lock);
+        if (queued)
+            err = list_push(list, part);
+    }
+    pthread_rwlock_unlock(&acc->table_lock);
+    return err;
+}
+
 void ktx__accumulator_mute(struct ktx__accumulator *acc, struct ktx__acc_part *part, bool mute)
 {
     (void)acc;

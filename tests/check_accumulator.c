@@ -228,6 +228,10 @@ START_TEST(test_ready_waits_for_linger_from_injected_clock)
     ck_assert_int_eq(ktx__accumulator_ready(acc, T0 + 99, &ready, &next), 0);
     ck_assert_uint_eq(ready.len, 0);
     ck_assert_int_eq(next, T0 + 100);
+    /* Not ready, but listed among the partitions with data. */
+    ck_assert_int_eq(ktx__accumulator_undrained(acc, &ready), 0);
+    ck_assert_uint_eq(ready.len, 1);
+    ready.len = 0;
     ck_assert_int_eq(ktx__accumulator_ready(acc, T0 + 100, &ready, &next), 0);
     ck_assert_uint_eq(ready.len, 1);
     ck_assert_str_eq(ktx__acc_part_topic(ready.v[0]), "t");
