@@ -191,6 +191,7 @@ size_t ktx__accumulator_memory_used(struct ktx__accumulator *acc)
 
 /* ---- creation and destruction ---- */
 
+/* True when |ac| describes a usable accumulator. */
 static bool conf_valid(const struct ktx__acc_conf *ac)
 {
     return ac->batch_size >= 0 && ac->batch_size <= INT32_MAX && ac->linger_ms >= 0 &&
@@ -296,6 +297,7 @@ void ktx__accumulator_set_hooks(struct ktx__accumulator *acc, const struct ktx__
 
 /* ---- the partition table ---- */
 
+/* FNV-1a over the topic name and the partition number, folded. */
 static size_t part_hash(const char *topic, int32_t partition)
 {
     uint64_t h = 0xcbf29ce484222325ull;

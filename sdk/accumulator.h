@@ -207,9 +207,9 @@ int ktx__accumulator_append(struct ktx__accumulator *acc, const char *topic, int
  * Lists in |ready| (appended to: set |ready->len| to 0 to reuse a list; grown as needed) the
  * partitions that have a sendable first batch at |now|: full, lingered linger.ms, flush in
  * progress, closing, memory exhausted (someone waits for buffer.memory), or a retry whose
- * backoff has elapsed -- and that are neither muted nor at their in-flight limit. Stores in |*next_ready_ms| the
- * earliest time a partition with data that is not ready yet becomes ready (INT64_MAX when
- * none), for the sender's poll timeout. The caller maps partitions to leaders
+ * backoff has elapsed -- and that are neither muted nor at their in-flight limit. Stores
+ * in |*next_ready_ms| the earliest time a partition with data that is not ready yet becomes
+ * ready (INT64_MAX when none), for the sender's poll timeout. The caller maps partitions to leaders
  * (ktx__acc_part_topic()/_partition()) and drains per broker.
  * Thread: sender. Locks: the table (read), each partition in turn.
  * Returns 0 or KTX_ERR_NO_MEMORY (|ready| holds what fitted).

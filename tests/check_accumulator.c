@@ -38,6 +38,14 @@ static struct ktx__accumulator *new_acc(const struct ktx__acc_conf *ac)
     return acc;
 }
 
+/* Milliseconds of the monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void teardown(void)
 {
     ktx__compress_thread_cleanup();
@@ -354,6 +362,29 @@ START_TEST(test_record_over_max_request_size_fails_with_message_too_large_alone)
 }
 END_TEST
 
+START_TEST(test_record_that_cannot_fit_in_buffer_memory_fails_with_message_too_large)
+{
+    struct ktx__acc_conf ac = test_conf();
+    ac.buffer_memory = 20000;
+    ac.batch_size = 1024;
+    struct ktx__accumulator *acc = new_acc(&ac);
+    char *big = malloc(30000);
+    memset(big, 'b', 30000);
+    struct ktx__acc_record rec = {.key_len = -1, .value = big, .value_len = 30000};
+    char errbuf[256] = "";
+    int64_t start = mono_ms();
+    ck_assert_int_eq(ktx__accumulator_append(acc, "t", 0, &rec, T0, false, NULL, errbuf,
+                                             sizeof(errbuf)),
+                     KTX_ERR_MESSAGE_TOO_LARGE);
+    /* Refused at once: waiting could never help. */
+    ck_assert_int_lt(mono_ms() - start, 40);
+    ck_assert_ptr_nonnull(strstr(errbuf, "buffer.memory (20000)"));
+    ck_assert_uint_eq(ktx__accumulator_memory_used(acc), 0);
+    free(big);
+    ktx__accumulator_destroy(acc);
+}
+END_TEST
+
 START_TEST(test_record_bigger_than_batch_size_gets_a_batch_of_its_own)
 {
     struct ktx__acc_conf ac = test_conf();
@@ -378,13 +409,6 @@ START_TEST(test_record_bigger_than_batch_size_gets_a_batch_of_its_own)
     ktx__accumulator_destroy(acc);
 }
 END_TEST
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* A configuration whose buffer.memory holds exactly two batches. */
 static struct ktx__acc_conf two_batch_conf(int64_t max_block_ms)
@@ -1059,6 +1083,7 @@ static Suite *accumulator_suite(void)
     tcase_add_test(tc, test_drained_batch_reads_back_exactly_the_appended_records_zstd);
     tcase_add_test(tc, test_record_over_max_request_size_fails_with_message_too_large_alone);
     tcase_add_test(tc, test_record_bigger_than_batch_size_gets_a_batch_of_its_own);
+    tcase_add_test(tc, test_record_that_cannot_fit_in_buffer_memory_fails_with_message_too_large);
     tcase_add_test(tc, test_invalid_arguments_are_refused);
     tcase_add_test(tc, test_conf_values_map_to_accumulator_conf);
     tcase_add_test(tc, test_sticky_partition_switches_when_its_batch_fills_and_spreads);
