@@ -585,6 +585,55 @@ START_TEST(test_metadata_update_lost_with_its_connection_is_retried_after_backof
 }
 END_TEST
 
+START_TEST(test_metadata_update_answered_after_request_timeout_fails_and_is_retried)
+{
+    struct ktx__net_conf conf;
+    struct ktx__net *net = NULL;
+    struct ktx__metadata *md = new_md(300000, 50, 200);
+    struct ktx__metadata_stats stats;
+    uint64_t timeouts = 0;
+
+    memset(&conf, 0, sizeof(conf));
+    conf.bootstrap_servers = ktx_test_cluster_bootstrap(cluster);
+    conf.conn.request_timeout_ms = 300;
+    conf.conn.connect_timeout_ms = 2000;
+    conf.conn.reconnect_backoff_ms = 50;
+    conf.conn.reconnect_backoff_max_ms = 400;
+    conf.conn.max_in_flight = 5;
+    ck_assert_int_eq(ktx__net_new(&net, &conf), 0);
+    cmd_ok("topic slow 2 1");
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "slow", ktx__net_now(net)), 0);
+    /* Two updates: the second one goes to (and connects) a broker from the first. */
+    ck_assert(refresh_until(net, md, 1, WAIT_MS));
+    ktx__metadata_request_update(md);
+    ck_assert(refresh_until(net, md, 2, WAIT_MS));
+
+    /* Every broker now answers after 1 s: the next update times out after 300 ms. */
+    for (int id = 1; id <= 3; id++)
+        cmd_ok("rtt %d 1000", id);
+    ktx__metadata_request_update(md);
+    int64_t end = ktx__net_now(net) + WAIT_MS;
+    do {
+        int64_t now = ktx__net_now(net);
+        ck_assert_int_lt(now, end);
+        ck_assert_int_eq(ktx__net_poll(net, ktx__metadata_maybe_update(md, net, now), now), 0);
+        ktx__metadata_get_stats(md, &stats);
+    } while (stats.failures == 0);
+    ck_assert_uint_eq(stats.updates, 2);
+    for (int32_t id = 1; id <= 3; id++)
+        timeouts += ktx__conn_stats(ktx__net_conn(net, id))->timeouts;
+    ck_assert_uint_eq(timeouts, 1);
+    /* Retried after the backoff, and applied once the brokers are fast again. */
+    ck_assert(ktx__metadata_needs_update(md, ktx__net_now(net) + 250));
+    for (int id = 1; id <= 3; id++)
+        cmd_ok("rtt %d 0", id);
+    ck_assert(refresh_until(net, md, 3, WAIT_MS));
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "slow"), 2);
+    ktx__net_destroy(net);
+    ktx__metadata_destroy(md);
+}
+END_TEST
+
 static Suite *metadata_suite(void)
 {
     Suite *s = suite_create("metadata");
@@ -610,6 +659,7 @@ static Suite *metadata_suite(void)
     tcase_add_test(mock,
                    test_metadata_topic_is_reported_unknown_when_no_broker_answers_by_the_deadline);
     tcase_add_test(mock, test_metadata_update_lost_with_its_connection_is_retried_after_backoff);
+    tcase_add_test(mock, test_metadata_update_answered_after_request_timeout_fails_and_is_retried);
     suite_add_tcase(s, mock);
     return s;
 }
