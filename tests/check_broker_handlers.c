@@ -271,6 +271,40 @@ START_TEST(test_handlers_aborted_transaction_is_listed_and_fenced_producer_rejec
 }
 END_TEST
 
+START_TEST(test_handlers_describe_producers_and_transactions_show_open_transaction)
+{
+    struct ktx__init_producer_id_resp init = init_tx();
+    int32_t parts[1] = {0};
+    struct ktx__describe_producers_req_topic dpt = {ktx__str_c("t"), parts, 1};
+    struct ktx__describe_producers_req dp = {&dpt, 1};
+    struct ktx__describe_producers_resp dresp;
+    struct ktx__str ids[2] = {ktx__str_c("tx"), ktx__str_c("unknown")};
+    struct ktx__describe_transactions_req dt = {ids, 2};
+    struct ktx__describe_transactions_resp tresp;
+    const struct ktx__describe_producers_producer_state *st;
+    char line[64];
+
+    kb_cluster_command(&cluster, "coord txn unknown 2", NOW, line, sizeof(line));
+    ck_assert_int_eq(produce(-1, -1, -1, false, -1).error_code, 0);
+    ck_assert_int_eq(add_partition(init.producer_id, 0), 0);
+    ck_assert_int_eq(produce(init.producer_id, 0, 0, true, -1).error_code, 0);
+    ck_assert(call(1, KTX__API_DESCRIBE_PRODUCERS, 0, &dp, &dresp));
+    ck_assert_int_eq(dresp.topics[0].partitions[0].error_code, 0);
+    ck_assert_int_eq(dresp.topics[0].partitions[0].active_producer_count, 1);
+    st = &dresp.topics[0].partitions[0].active_producers[0];
+    ck_assert_int_eq(st->producer_id, init.producer_id);
+    ck_assert_int_eq(st->last_sequence, 1);
+    ck_assert_int_eq(st->current_txn_start_offset, 2);
+    ck_assert(call(2, KTX__API_DESCRIBE_TRANSACTIONS, 0, &dt, &tresp));
+    ck_assert_int_eq(tresp.transaction_state_count, 2);
+    ck_assert(ktx__str_eq_c(tresp.transaction_states[0].transaction_state, "Ongoing"));
+    ck_assert_int_eq(tresp.transaction_states[0].transaction_start_time_ms, NOW);
+    ck_assert_int_eq(tresp.transaction_states[0].topic_count, 1);
+    ck_assert_int_eq(tresp.transaction_states[0].topics[0].partitions[0], 0);
+    ck_assert_int_eq(tresp.transaction_states[1].error_code, KTX_ERR_TRANSACTIONAL_ID_NOT_FOUND);
+}
+END_TEST
+
 START_TEST(test_handlers_injected_error_answers_without_appending)
 {
     char reply[64];
@@ -441,6 +475,7 @@ static Suite *broker_handlers_suite(void)
     tcase_add_test(tc, test_handlers_find_coordinator_follows_overrides);
     tcase_add_test(tc, test_handlers_transaction_is_invisible_to_read_committed_until_commit);
     tcase_add_test(tc, test_handlers_aborted_transaction_is_listed_and_fenced_producer_rejected);
+    tcase_add_test(tc, test_handlers_describe_producers_and_transactions_show_open_transaction);
     tcase_add_test(tc, test_handlers_injected_error_answers_without_appending);
     tcase_add_test(tc, test_handlers_injected_minus_one_drops_the_connection);
     tcase_add_test(tc, test_handlers_idempotent_retry_gets_original_offset);

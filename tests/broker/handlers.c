@@ -262,6 +262,7 @@ static const struct {
     {KTX__API_ADD_OFFSETS_TO_TXN, kb_h_add_offsets_to_txn},
     {KTX__API_END_TXN, kb_h_end_txn},
     {KTX__API_TXN_OFFSET_COMMIT, kb_h_txn_offset_commit},
+    {KTX__API_DESCRIBE_PRODUCERS, kb_h_describe_producers},
     {KTX__API_DESCRIBE_TRANSACTIONS, kb_h_describe_transactions},
 };
 

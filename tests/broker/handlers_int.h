@@ -39,6 +39,7 @@ int kb_h_add_partitions_to_txn(struct kb_req_ctx *ctx, const uint8_t *body, size
 int kb_h_add_offsets_to_txn(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
 int kb_h_end_txn(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
 int kb_h_txn_offset_commit(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
+int kb_h_describe_producers(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
 int kb_h_describe_transactions(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
 int kb_h_produce(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);
 int kb_h_fetch(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w);

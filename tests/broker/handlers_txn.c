@@ -1,6 +1,6 @@
 /*
  * ktx-broker handlers for the transactional APIs: InitProducerId, AddPartitionsToTxn,
- * AddOffsetsToTxn, EndTxn, TxnOffsetCommit and DescribeTransactions. Each one decodes,
+ * AddOffsetsToTxn, EndTxn, TxnOffsetCommit, DescribeTransactions and DescribeProducers. Each one decodes,
  * asks the coordinator (txncoord.c), writes the markers it hands back, and encodes.
  */
 #include "handlers_int.h"
@@ -347,4 +347,60 @@ int kb_h_describe_transactions(struct kb_req_ctx *ctx, const uint8_t *body, size
         describe_one(ctx, req.transactional_ids[i], &resp.transaction_states[i]);
     resp.transaction_state_count = req.transactional_id_count;
     return ktx__proto_describe_transactions_resp_encode(w, ctx->ver, &resp);
+}
+
+/* ---- DescribeProducers ---- */
+
+static void describe_partition(struct kb_req_ctx *ctx, struct ktx__str topic, int32_t index,
+                               struct ktx__describe_producers_partition *out)
+{
+    int16_t err = ctx->forced;
+    struct kb_partition *p = err ? NULL : kb_h_led_partition(ctx, topic, index, &err);
+    const struct kb_pstate *ps;
+
+    out->partition_index = index;
+    out->error_code = err;
+    out->error_message = ktx__str_c(NULL);
+    if (!p)
+        return;
+    ps = &p->log.pstate;
+    out->active_producers = kb_h_alloc(ctx, (int32_t)ps->n, sizeof(*out->active_producers));
+    for (size_t i = 0; out->active_producers && i < ps->n; i++) {
+        struct ktx__describe_producers_producer_state *st = &out->active_producers[i];
+        st->producer_id = ps->producers[i].producer_id;
+        st->producer_epoch = ps->producers[i].producer_epoch;
+        st->last_sequence = ps->producers[i].last_seq;
+        st->last_timestamp = ps->producers[i].last_timestamp;
+        st->coordinator_epoch = ps->producers[i].coordinator_epoch;
+        st->current_txn_start_offset = ps->producers[i].txn_first_offset;
+        out->active_producer_count++;
+    }
+}
+
+int kb_h_describe_producers(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
+                            struct ktx__writer *w)
+{
+    struct ktx__describe_producers_req req;
+    struct ktx__describe_producers_resp resp;
+    int err = ktx__proto_describe_producers_req_decode(body, len, ctx->ver, &req, ctx->arena);
+
+    if (err)
+        return err;
+    memset(&resp, 0, sizeof(resp));
+    resp.topics = kb_h_alloc(ctx, req.topic_count, sizeof(*resp.topics));
+    if (!resp.topics)
+        return KTX_ERR_NO_MEMORY;
+    for (int32_t t = 0; t < req.topic_count; t++) {
+        const struct ktx__describe_producers_req_topic *rt = &req.topics[t];
+        struct ktx__describe_producers_resp_topic *tr = &resp.topics[t];
+        tr->name = rt->name;
+        tr->partitions = kb_h_alloc(ctx, rt->partition_index_count, sizeof(*tr->partitions));
+        if (!tr->partitions)
+            return KTX_ERR_NO_MEMORY;
+        for (int32_t i = 0; i < rt->partition_index_count; i++)
+            describe_partition(ctx, rt->name, rt->partition_indexes[i], &tr->partitions[i]);
+        tr->partition_count = rt->partition_index_count;
+    }
+    resp.topic_count = req.topic_count;
+    return ktx__proto_describe_producers_resp_encode(w, ctx->ver, &resp);
 }
