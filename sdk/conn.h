@@ -49,8 +49,10 @@ struct ktx__conn_conf {
     int64_t reconnect_backoff_ms;     /* reconnect.backoff.ms */
     int64_t reconnect_backoff_max_ms; /* reconnect.backoff.max.ms */
     int max_in_flight;                /* max.in.flight.requests.per.connection */
-    size_t max_response_size;         /* ceiling on one response frame; 0 = default */
-    size_t max_output_size;           /* ceiling on the unsent output buffer; 0 = default */
+    size_t max_response_size;         /* ceiling on one response frame (a bigger one closes
+                                         the connection); 0 = default */
+    size_t max_output_size;           /* ceiling on the unsent output buffer (a request that
+                                         would pass it is refused); 0 = default */
     uint64_t jitter_seed;             /* seed of the backoff jitter; 0 = from the clock */
 };
 
@@ -115,7 +117,8 @@ void ktx__conn_destroy(struct ktx__conn *conn);
  * resolves the host (getaddrinfo, which may block on DNS) and starts a non-blocking connect
  * to the first address; an address that fails at once is skipped for the next one.
  * Returns 0 when a connect is under way (or the connection is already past DISCONNECTED),
- * KTX_ERR_STATE while the backoff lasts, KTX_ERR_TRANSPORT when no address could be tried
+ * KTX_ERR_STATE while the backoff lasts or while CLOSING (from a completion callback),
+ * KTX_ERR_TRANSPORT when no address could be tried or resolved
  * (the connection stays DISCONNECTED with a new backoff), KTX_ERR_NO_MEMORY.
  */
 int ktx__conn_connect(struct ktx__conn *conn, int64_t now);
@@ -172,14 +175,18 @@ int64_t ktx__conn_next_deadline(const struct ktx__conn *conn);
 /* Returns the time at which a connect may start (the end of the reconnect backoff). */
 int64_t ktx__conn_backoff_until(const struct ktx__conn *conn);
 
+/* Returns the current state of |conn|. */
 enum ktx__conn_state ktx__conn_state(const struct ktx__conn *conn);
-/* Returns a static name for |state| ("READY", ...). */
+/* Returns a static name for |state| ("READY", ...), for logs. */
 const char *ktx__conn_state_name(enum ktx__conn_state state);
-/* Number of requests sent and not yet completed. */
+/* Number of the caller's requests queued and not yet completed (the connection's own
+ * ApiVersions request is not counted). */
 int ktx__conn_in_flight(const struct ktx__conn *conn);
-/* Borrowed host (lives as long as |conn|) and port. */
+/* Returns the host, borrowed (it lives as long as |conn|), and the port. */
 const char *ktx__conn_host(const struct ktx__conn *conn);
 int ktx__conn_port(const struct ktx__conn *conn);
+/* Returns the counters of |conn|, borrowed (they live as long as |conn| and change with
+ * every call that does I/O). */
 const struct ktx__conn_stats *ktx__conn_stats(const struct ktx__conn *conn);
 /* The ApiVersions version that the next negotiation starts with (3, or 0 after a fallback
  * on a fresh connection). */

@@ -123,11 +123,14 @@ int64_t ktx__metadata_maybe_update(struct ktx__metadata *md, struct ktx__net *ne
 /*
  * Stores the leader of |topic| / |partition| in |*info| and returns 0; returns
  * KTX_ERR_UNKNOWN_TOPIC_OR_PARTITION when the topic or partition is not known.
+ * Thread: any. Locks: takes the cache mutex briefly.
  */
 int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_t partition,
                              struct ktx__metadata_partition_info *info);
 
-/* Returns the number of partitions of |topic|, or -1 while it is not known. */
+/* Returns the number of partitions of |topic|, or -1 while it is not known. |topic| is
+ * borrowed. Thread: any (application threads call it for the partitioner, per record).
+ * Locks: takes the cache mutex for a binary search over the topics; never blocks on I/O. */
 int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic);
 
 /*
