@@ -482,6 +482,8 @@ int32_t ktx__net_least_loaded(struct ktx__net *net, int64_t now, int64_t *delay_
     int64_t wait = INT64_MAX;
     struct node *node;
 
+    if (delay_ms != NULL)
+        *delay_ms = INT64_MAX;
     if (net->count == 0)
         return KTX__NET_NO_NODE;
     node = pick_among(net, false, now, &wait);

@@ -123,8 +123,9 @@ int64_t ktx__net_poll_delay(const struct ktx__net *net, int32_t node_id, int64_t
  * The node for a request that any broker can answer (Metadata): the ready broker with the
  * fewest requests in flight, else one that is connecting, else one that may connect now.
  * When no known broker qualifies (none known, or all in backoff), the bootstrap nodes are
- * chosen from the same way. Ties go round-robin from call to call. Returns the node id, or KTX__NET_NO_NODE when none qualifies;
- * then |*delay_ms| (when not NULL) gets the time until one may (0 otherwise).
+ * chosen from the same way. Ties go round-robin from call to call. Returns the node id,
+ * or KTX__NET_NO_NODE when none qualifies; then |*delay_ms| (when not NULL) gets the time
+ * until one may (INT64_MAX when no node ever will), and 0 otherwise.
  */
 int32_t ktx__net_least_loaded(struct ktx__net *net, int64_t now, int64_t *delay_ms);
 

@@ -685,7 +685,7 @@ START_TEST(test_conn_dropped_connection_fails_request_with_transport_then_recove
 }
 END_TEST
 
-START_TEST(test_conn_request_without_response_completes_when_written_and_stray_answer_closes)
+START_TEST(test_conn_no_response_request_completes_when_written_stray_answer_closes)
 {
     struct ktx__net_conf conf = test_conf(ktx_test_cluster_bootstrap(cluster));
     struct ktx__net *net = new_net(&conf);
@@ -951,8 +951,7 @@ static Suite *conn_suite(void)
     tcase_add_test(mock,
                    test_conn_broker_down_fails_requests_and_reconnects_with_exponential_backoff);
     tcase_add_test(mock, test_conn_dropped_connection_fails_request_with_transport_then_recovers);
-    tcase_add_test(mock,
-                   test_conn_request_without_response_completes_when_written_and_stray_answer_closes);
+    tcase_add_test(mock, test_conn_no_response_request_completes_when_written_stray_answer_closes);
     tcase_add_test(mock, test_conn_response_over_the_size_ceiling_closes_the_connection);
     tcase_add_test(mock, test_conn_large_pipelined_responses_are_reassembled_across_reads);
     tcase_add_test(mock, test_conn_preencoded_body_is_sent_and_oversized_request_is_refused_whole);

@@ -158,7 +158,7 @@ START_TEST(test_metadata_apply_ignores_stale_leader_epochs)
 }
 END_TEST
 
-START_TEST(test_metadata_updates_on_demand_on_max_age_and_after_growing_retry_backoff)
+START_TEST(test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff)
 {
     struct ktx__metadata *md = new_md(5000, 100, 1000);
     struct fake_resp f;
@@ -642,7 +642,7 @@ static Suite *metadata_suite(void)
 
     tcase_add_test(pure, test_metadata_apply_fills_partitions_leaders_and_brokers);
     tcase_add_test(pure, test_metadata_apply_ignores_stale_leader_epochs);
-    tcase_add_test(pure, test_metadata_updates_on_demand_on_max_age_and_after_growing_retry_backoff);
+    tcase_add_test(pure, test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff);
     tcase_add_test(pure, test_metadata_errors_that_move_leaders_mark_the_cache_for_refresh);
     tcase_add_test(pure, test_metadata_topic_never_listed_is_unknown_after_the_deadline);
     tcase_add_test(pure, test_metadata_partition_without_leader_asks_for_another_update);
