@@ -5,6 +5,10 @@
  * state entered); the output side (queueing and writing requests); the input side (framing
  * and dispatching responses, ApiVersions negotiation); timeouts and accessors.
  */
+#ifdef HAVE_CONFIG_H
+#include "config.h" /* PACKAGE_VERSION, sent in ApiVersions v3+ */
+#endif
+
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
