@@ -208,6 +208,11 @@ static uint64_t read_uleb(struct ktx__reader *r, int max_bytes)
         const uint8_t *p = take(r, 1);
         if (!p)
             return 0;
+        /* The tenth byte of a 64-bit value may only carry bit 63. */
+        if (i == 9 && p[0] > 1) {
+            r->err = KTX_ERR_BAD_MSG;
+            return 0;
+        }
         v |= (uint64_t)(p[0] & 0x7f) << (7 * i);
         if (!(p[0] & 0x80))
             return v;

@@ -84,6 +84,8 @@ START_TEST(test_wire_varint_rejects_overlong_and_truncated)
     /* A 5-byte value above UINT32_MAX. */
     static const uint8_t too_big[] = {0xff, 0xff, 0xff, 0xff, 0x1f};
     static const uint8_t truncated[] = {0x80, 0x80};
+    /* Ten bytes whose last one carries more than bit 63: overflows 64 bits. */
+    static const uint8_t overflow64[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x02};
     struct ktx__reader r;
     ktx__r_init(&r, overlong, sizeof(overlong));
     ktx__r_uvarint(&r);
@@ -92,6 +94,9 @@ START_TEST(test_wire_varint_rejects_overlong_and_truncated)
     ktx__r_uvarint(&r);
     ck_assert_int_eq(r.err, KTX_ERR_BAD_MSG);
     ktx__r_init(&r, truncated, sizeof(truncated));
+    ktx__r_varlong(&r);
+    ck_assert_int_eq(r.err, KTX_ERR_BAD_MSG);
+    ktx__r_init(&r, overflow64, sizeof(overflow64));
     ktx__r_varlong(&r);
     ck_assert_int_eq(r.err, KTX_ERR_BAD_MSG);
 }
