@@ -451,9 +451,22 @@ START_TEST(test_handlers_control_commands_reply_ok_or_err)
     ck_assert_int_eq(kb_cluster_topic(&cluster, "t", 1)->partitions[0].leader_epoch, 1);
     kb_cluster_command(&cluster, "berr 2 22 15 30", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "OK");
+    kb_cluster_command(&cluster, "berr 2 22 51 0", NOW, reply, sizeof(reply));
     ck_assert_int_eq(init_tx().error_code, KTX_ERR_COORDINATOR_NOT_AVAILABLE);
-    kb_cluster_command(&cluster, "berr 2 22 0 0", NOW, reply, sizeof(reply));
+    ck_assert_int_eq(init_tx().error_code, KTX_ERR_CONCURRENT_TRANSACTIONS);
     ck_assert_int_eq(init_tx().error_code, 0);
+    kb_cluster_command(&cluster, "leader t 1 -1", NOW, reply, sizeof(reply));
+    ck_assert_str_eq(reply, "OK");
+    ck_assert_int_eq(kb_cluster_topic(&cluster, "t", 1)->partitions[1].leader, -1);
+    {
+        struct ktx__metadata_req_topic topics[1] = {{{{0}}, ktx__str_c("t")}};
+        struct ktx__metadata_req req = {topics, 1, false, false, false};
+        struct ktx__metadata_resp resp;
+        ck_assert(call(1, KTX__API_METADATA, 12, &req, &resp));
+        ck_assert_int_eq(resp.topics[0].partitions[1].error_code, KTX_ERR_LEADER_NOT_AVAILABLE);
+        ck_assert_int_eq(resp.topics[0].partitions[1].leader_id, -1);
+        ck_assert_int_eq(resp.topics[0].partitions[1].replica_nodes[0], 2);
+    }
     kb_cluster_command(&cluster, "rtt 9 5", NOW, reply, sizeof(reply));
     ck_assert_str_eq(reply, "ERR bad broker");
     kb_cluster_command(&cluster, "rtt 0 5", NOW, reply, sizeof(reply));

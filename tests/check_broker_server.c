@@ -121,6 +121,16 @@ START_TEST(test_server_rtt_delays_responses_and_err_minus_one_drops)
     ck_assert_int_ge(ktx_test_now_ms() - t0, 280);
     ktx_test_exchange_free(&ex);
     cmd_ok(c, "rtt 1 0");
+    /* One berr delays one answer only. */
+    cmd_ok(c, "berr 1 3 0 300");
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(metadata(fd, &resp, &ex), 0);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 280);
+    ktx_test_exchange_free(&ex);
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(metadata(fd, &resp, &ex), 0);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 250);
+    ktx_test_exchange_free(&ex);
     cmd_ok(c, "err 3 1 -1");
     ck_assert_int_eq(metadata(fd, &resp, &ex), KTX_ERR_TRANSPORT);
     ktx_test_exchange_free(&ex);

@@ -182,6 +182,20 @@ int32_t kb_cluster_coordinator(const struct kb_cluster *c, int8_t key_type, cons
     return (int32_t)(hash_bytes(key, len) % (uint64_t)c->n_brokers) + 1;
 }
 
+/* Consumes |b|'s oldest berr for |api_key|; returns false when there is none. */
+static bool take_berr(struct kb_broker *b, int16_t api_key, int16_t *code, int64_t *delay_ms)
+{
+    for (int i = 0; i < b->n_errs; i++) {
+        if (b->errs[i].api_key != api_key)
+            continue;
+        *code = b->errs[i].code;
+        *delay_ms += b->errs[i].delay_ms;
+        memmove(&b->errs[i], &b->errs[i + 1], (size_t)(--b->n_errs - i) * sizeof(b->errs[0]));
+        return true;
+    }
+    return false;
+}
+
 void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, int16_t *code,
                        int64_t *delay_ms)
 {
@@ -189,19 +203,16 @@ void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, i
 
     *code = 0;
     *delay_ms = b ? b->rtt_ms : 0;
-    for (int i = 0; b && i < b->n_errs; i++) {
-        if (b->errs[i].api_key == api_key) {
-            *code = b->errs[i].code;
-            *delay_ms += b->errs[i].delay_ms;
-        }
-    }
-    for (int i = 0; i < c->n_injects && *code == 0; i++) {
+    if (b && take_berr(c->brokers + (node_id - 1), api_key, code, delay_ms))
+        return;
+    for (int i = 0; i < c->n_injects; i++) {
         struct kb_inject *inj = &c->injects[i];
         if (inj->api_key != api_key || inj->remaining <= 0)
             continue;
         *code = inj->code;
         if (--inj->remaining == 0)
-            c->injects[i--] = c->injects[--c->n_injects];
+            memmove(&c->injects[i], &c->injects[i + 1], (size_t)(--c->n_injects - i) * sizeof(*inj));
+        return;
     }
 }
 
@@ -302,16 +313,9 @@ static const char *cmd_berr(struct kb_cluster *c, const char *args)
     int api, code;
     struct kb_broker *b;
 
-    if (sscanf(args, "%ld %d %d %ld", &id, &api, &code, &delay) != 4 || !(b = broker_arg(c, id)))
+    if (sscanf(args, "%ld %d %d %ld", &id, &api, &code, &delay) != 4 || !(b = broker_arg(c, id)) ||
+        delay < 0)
         return "usage: berr BROKER APIKEY CODE DELAY_MS";
-    for (int i = 0; i < b->n_errs; i++) {
-        if (b->errs[i].api_key == api) {
-            b->errs[i] = b->errs[--b->n_errs];
-            break;
-        }
-    }
-    if (code == 0 && delay == 0)
-        return NULL;
     if (b->n_errs >= KB_MAX_INJECT)
         return "too many injections";
     b->errs[b->n_errs++] = (struct kb_broker_err){(int16_t)api, (int16_t)code, delay};
@@ -372,7 +376,7 @@ static const char *cmd_leader(struct kb_cluster *c, const char *args)
     long id;
     struct kb_partition *p;
 
-    if (sscanf(args, "%255s %d %ld", name, &partition, &id) != 3 || !broker_arg(c, id))
+    if (sscanf(args, "%255s %d %ld", name, &partition, &id) != 3 || (id != -1 && !broker_arg(c, id)))
         return "usage: leader TOPIC PARTITION BROKER";
     p = kb_cluster_partition(kb_cluster_topic(c, name, strlen(name)), partition);
     if (!p)

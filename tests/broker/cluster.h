@@ -9,12 +9,14 @@
  *   topic NAME PARTITIONS REPLICATION   create a topic
  *   err APIKEY COUNT CODE               answer the next COUNT requests of APIKEY with CODE
  *                                       (CODE -1: drop the connection instead)
- *   berr BROKER APIKEY CODE DELAY_MS    broker BROKER answers APIKEY with CODE after DELAY_MS
- *                                       until cleared with CODE 0 and DELAY_MS 0
+ *   berr BROKER APIKEY CODE DELAY_MS    the next request of APIKEY on BROKER gets CODE (0: a
+ *                                       normal answer), after DELAY_MS; CODE -1 drops the
+ *                                       connection. Several berr queue up in order.
  *   down BROKER | up BROKER | restart BROKER
  *   rtt BROKER MS                       delay every response of BROKER by MS
  *   coord txn|group KEY BROKER          place a coordinator
- *   leader TOPIC PARTITION BROKER       move a partition's leadership (bumps its epoch)
+ *   leader TOPIC PARTITION BROKER       move a partition's leadership (bumps its epoch);
+ *                                       BROKER -1 leaves the partition without a leader
  *   txn-timeout-check                   abort timed-out transactions now
  *   quit
  */
@@ -46,7 +48,7 @@ struct kb_topic {
     int32_t n_partitions;
 };
 
-/* A broker's fault settings for one API (berr). */
+/* One queued `berr` of a broker. */
 struct kb_broker_err {
     int16_t api_key;
     int16_t code;
@@ -58,7 +60,7 @@ struct kb_broker {
     int32_t port;        /* set by the server once listening */
     bool up;
     int64_t rtt_ms;
-    struct kb_broker_err errs[KB_MAX_INJECT];
+    struct kb_broker_err errs[KB_MAX_INJECT]; /* queued berr, oldest first */
     int n_errs;
     uint32_t generation; /* bumped by down/restart: the server drops older connections */
 };
@@ -128,7 +130,8 @@ int32_t kb_cluster_coordinator(const struct kb_cluster *c, int8_t key_type, cons
 /*
  * Fault injection for a request of |api_key| arriving at |node_id|: stores the error code
  * to answer with (0 for none; -1 means drop the connection) in |*code| and the extra delay
- * in |*delay_ms|. Consumes one `err` injection when one applies.
+ * in |*delay_ms|. Consumes the broker's oldest `berr` for the API when there is one, else
+ * one `err` injection when one applies.
  */
 void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, int16_t *code,
                        int64_t *delay_ms);

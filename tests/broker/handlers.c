@@ -107,6 +107,8 @@ static void fill_partition(struct kb_req_ctx *ctx, const struct kb_topic *topic,
                            const struct kb_partition *p, struct ktx__metadata_partition *out)
 {
     int32_t n = topic->replication;
+    /* Without a leader (`leader T P -1`) the replicas stay where creation put them. */
+    int32_t first = p->leader > 0 ? p->leader - 1 : p->index % ctx->c->n_brokers;
 
     out->partition_index = p->index;
     out->leader_epoch = p->leader_epoch;
@@ -116,7 +118,7 @@ static void fill_partition(struct kb_req_ctx *ctx, const struct kb_topic *topic,
     if (!out->replica_nodes || !out->isr_nodes || !out->offline_replicas)
         return;
     for (int32_t i = 0; i < n; i++) {
-        int32_t id = (p->leader - 1 + i) % ctx->c->n_brokers + 1;
+        int32_t id = (first + i) % ctx->c->n_brokers + 1;
         out->replica_nodes[out->replica_nodes_count++] = id;
         if (kb_cluster_broker_up(ctx->c, id))
             out->isr_nodes[out->isr_nodes_count++] = id;

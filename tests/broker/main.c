@@ -60,7 +60,7 @@ int main(int argc, char **argv)
     int err;
 
     memset(&conf, 0, sizeof(conf));
-    conf.n_brokers = 1;
+    conf.n_brokers = 3;
     if (!parse_args(argc, argv, &conf)) {
         usage();
         return 2;
