@@ -90,7 +90,8 @@ static bool check_fixed_point(const struct direction *d, const char *api, int16_
                       "%s %s v%d: re-encoding does not decode", api, d->name, ver);
         ck_assert_int_eq(d->encode(&w2, ver, m2), 0);
         ck_assert_uint_eq(w1.len, w2.len);
-        ck_assert_mem_eq(w1.p, w2.p, w1.len);
+        if (w1.len > 0)
+            ck_assert_mem_eq(w1.p, w2.p, w1.len);
     }
     ktx__w_free(&w1);
     ktx__w_free(&w2);
