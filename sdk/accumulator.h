@@ -143,9 +143,11 @@ struct ktx__acc_hooks {
      */
     bool (*may_drain)(void *opaque, const struct ktx__batch *batch);
     /*
-     * Called without locks for a batch that was just sealed and has no producer identity
-     * yet; fills the identity to stamp (and advances the partition's sequence by
-     * batch->record_count). Returning false stamps "no producer" (-1).
+     * Called without locks for every batch being drained, once it is sealed. For a new
+     * batch (!batch->stamped) it fills the identity to stamp and advances the partition's
+     * sequence by batch->record_count; returning false stamps "no producer" (-1). For a
+     * retry (batch->stamped) returning true restamps it with the identity filled in (e.g.
+     * after an epoch bump rewound the sequences); false keeps the identity it has.
      */
     bool (*assign)(void *opaque, const struct ktx__batch *batch, int64_t *producer_id,
                    int16_t *producer_epoch, int32_t *base_sequence, bool *transactional);

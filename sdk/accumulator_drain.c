@@ -128,7 +128,8 @@ out:
     return batch;
 }
 
-/* Seals (once) and stamps (once) a batch just taken. Returns 0 or the seal error. */
+/* Seals (once) and stamps a batch just taken: a new batch always, a retry when the assign
+ * hook gives it a new identity. Returns 0 or the seal error. */
 static int prepare(struct ktx__accumulator *acc, struct ktx__batch *batch)
 {
     if (!batch->bw.sealed) {
@@ -137,14 +138,15 @@ static int prepare(struct ktx__accumulator *acc, struct ktx__batch *batch)
         if (err)
             return err;
     }
-    if (!batch->stamped) {
-        int64_t producer_id = -1;
-        int16_t producer_epoch = -1;
-        int32_t base_sequence = -1;
-        bool transactional = false;
-        if (acc->hooks.assign &&
-            !acc->hooks.assign(acc->hooks.opaque, batch, &producer_id, &producer_epoch,
-                               &base_sequence, &transactional)) {
+    int64_t producer_id = batch->producer_id;
+    int16_t producer_epoch = batch->producer_epoch;
+    int32_t base_sequence = batch->base_sequence;
+    bool transactional = batch->transactional;
+    bool assigned = acc->hooks.assign &&
+                    acc->hooks.assign(acc->hooks.opaque, batch, &producer_id, &producer_epoch,
+                                      &base_sequence, &transactional);
+    if (assigned || !batch->stamped) {
+        if (!assigned) {
             producer_id = -1;
             producer_epoch = -1;
             base_sequence = -1;

@@ -622,6 +622,7 @@ END_TEST
 /* An idempotence layer in miniature: one sequence counter for the partition. */
 struct seq_hooks {
     int32_t next_sequence;
+    int16_t epoch;
     bool refuse;
 };
 
@@ -629,8 +630,15 @@ static bool seq_assign(void *opaque, const struct ktx__batch *batch, int64_t *pr
                        int16_t *producer_epoch, int32_t *base_sequence, bool *transactional)
 {
     struct seq_hooks *h = opaque;
+    if (batch->stamped) {
+        /* A retry: after an epoch bump it gets the new epoch, keeping its sequence. */
+        if (*producer_epoch == h->epoch)
+            return false;
+        *producer_epoch = h->epoch;
+        return true;
+    }
     *producer_id = 4000;
-    *producer_epoch = 7;
+    *producer_epoch = h->epoch;
     *base_sequence = h->next_sequence;
     *transactional = true;
     h->next_sequence += batch->record_count;
@@ -648,7 +656,7 @@ START_TEST(test_retried_batches_go_back_ahead_of_newer_ones_in_sequence_order)
     struct ktx__acc_conf ac = test_conf();
     ac.batch_size = 0; /* one record per batch */
     struct ktx__accumulator *acc = new_acc(&ac);
-    struct seq_hooks sh = {0};
+    struct seq_hooks sh = {.epoch = 7};
     struct ktx__acc_hooks hooks = {.opaque = &sh, .assign = seq_assign};
     ktx__accumulator_set_hooks(acc, &hooks);
     static const char *values[] = {"r0", "r1", "r2", "r3"};
@@ -671,6 +679,7 @@ START_TEST(test_retried_batches_go_back_ahead_of_newer_ones_in_sequence_order)
     ktx__accumulator_reenqueue(acc, inflight[0], T0 + 10);
     ktx__accumulator_reenqueue(acc, inflight[1], T0 + 10);
     ck_assert_int_eq(ktx__acc_part_in_flight(part), 0);
+    sh.epoch = 8; /* an epoch bump while they wait */
     /* Backing off: not drainable before retry.backoff.ms, and ready says when. */
     struct ktx__acc_part_list ready = {0};
     int64_t next;
@@ -691,7 +700,8 @@ START_TEST(test_retried_batches_go_back_ahead_of_newer_ones_in_sequence_order)
         struct ktx__batch_header h;
         ck_assert_int_eq(ktx__batch_validate(p, len, &h), 0);
         ck_assert_int_eq(h.base_sequence, want_seq[i]);
-        ck_assert_int_eq(h.producer_epoch, 7);
+        ck_assert_int_eq(h.producer_epoch, 8);
+        ck_assert_int_eq(h.producer_id, 4000);
         ck_assert(ktx__batch_is_transactional(&h));
         ck_assert_int_eq(out[0]->attempts, i < 3 ? 1 : 0);
         finish(acc, out[0]);
@@ -754,7 +764,7 @@ START_TEST(test_in_flight_limit_and_may_drain_hook_hold_batches_back)
     ac.batch_size = 0;
     ac.max_in_flight_per_partition = 2;
     struct ktx__accumulator *acc = new_acc(&ac);
-    struct seq_hooks sh = {0};
+    struct seq_hooks sh = {.epoch = 1};
     struct ktx__acc_hooks hooks = {.opaque = &sh, .assign = seq_assign,
                                    .may_drain = seq_may_drain};
     ktx__accumulator_set_hooks(acc, &hooks);

@@ -38,6 +38,8 @@ static bool assign(void *opaque, const struct ktx__batch *batch, int64_t *produc
                    int16_t *producer_epoch, int32_t *base_sequence, bool *transactional)
 {
     struct fuzz_state *st = opaque;
+    if (batch->stamped)
+        return false; /* a retry keeps its sequence */
     *producer_id = 1;
     *producer_epoch = 0;
     *base_sequence = st->next_sequence[batch->partition];
@@ -102,6 +104,9 @@ static void check_drained(struct fuzz_state *st, struct ktx__batch *batch)
             abort();
         st->last_first_id[batch->partition] = first;
     }
+    /* Sequences follow record ids: a batch keeps its sequence across retries. */
+    if (h.base_sequence < 0 || batch->base_sequence != h.base_sequence)
+        abort();
 }
 
 static void op_drain(struct fuzz_state *st)
