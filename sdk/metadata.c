@@ -49,6 +49,18 @@ struct ktx__metadata {
 
 /* ---- helpers (the lock is held) ---- */
 
+/* Orders the cached name |cur| against |name| of |len| bytes, which comes off the wire and
+ * may hold a NUL byte (then it matches nothing): bytes first, then length. */
+static int name_cmp(const char *cur, const char *name, size_t len)
+{
+    size_t cur_len = strlen(cur);
+    int c = memcmp(cur, name, KTX__MIN(cur_len, len));
+
+    if (c != 0)
+        return c;
+    return cur_len < len ? -1 : cur_len > len ? 1 : 0;
+}
+
 /* Index of |name| in the sorted topics, or the index where it belongs (|*found| false). */
 static size_t topic_index(const struct ktx__metadata *md, const char *name, size_t len,
                           bool *found)
@@ -57,10 +69,7 @@ static size_t topic_index(const struct ktx__metadata *md, const char *name, size
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        const char *cur = md->topics[mid].name;
-        int c = strncmp(cur, name, len);
-        if (c == 0 && cur[len] != '\0')
-            c = 1;
+        int c = name_cmp(md->topics[mid].name, name, len);
         if (c == 0) {
             *found = true;
             return mid;

@@ -120,6 +120,24 @@ START_TEST(test_metadata_apply_fills_partitions_leaders_and_brokers)
 }
 END_TEST
 
+START_TEST(test_metadata_topic_name_with_a_nul_byte_from_the_wire_matches_nothing)
+{
+    static const char wire_name[] = {'a', 'b', '\0', 'c', 'd', 'e', 'f', 'g'};
+    struct ktx__metadata *md = new_md(300000, 100, 1000);
+    struct fake_resp f;
+
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "ab", 0), 0);
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "abcdefgh", 0), 0);
+    fake_init(&f, "x", 0, 2);
+    f.topics[0].name.ptr = wire_name;
+    f.topics[0].name.len = (int32_t)sizeof(wire_name);
+    ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 1), 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "ab"), -1);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "abcdefgh"), -1);
+    ktx__metadata_destroy(md);
+}
+END_TEST
+
 START_TEST(test_metadata_apply_ignores_stale_leader_epochs)
 {
     struct ktx__metadata *md = new_md(300000, 100, 1000);
@@ -641,6 +659,7 @@ static Suite *metadata_suite(void)
     TCase *mock = tcase_create("mock");
 
     tcase_add_test(pure, test_metadata_apply_fills_partitions_leaders_and_brokers);
+    tcase_add_test(pure, test_metadata_topic_name_with_a_nul_byte_from_the_wire_matches_nothing);
     tcase_add_test(pure, test_metadata_apply_ignores_stale_leader_epochs);
     tcase_add_test(pure, test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff);
     tcase_add_test(pure, test_metadata_errors_that_move_leaders_mark_the_cache_for_refresh);
