@@ -493,6 +493,26 @@ START_TEST(test_conn_negotiates_mock_versions_after_api_versions_v0_fallback)
 }
 END_TEST
 
+START_TEST(test_conn_api_versions_dropped_twice_is_retried_on_fresh_connections)
+{
+    struct ktx__net_conf conf = test_conf(ktx_test_cluster_bootstrap(cluster));
+    struct ktx__net *net = new_net(&conf);
+    struct ktx__conn *conn = ktx__net_conn(net, -1);
+
+    /* The mock drops the connection on the next two ApiVersions requests it serves. */
+    cmd_ok("err 18 2 -1");
+    ck_assert(wait_ready(net, -1, WAIT_MS));
+    ck_assert_uint_eq(ktx__conn_stats(conn)->connect_attempts, 3);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->disconnects, 2);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->connects, 1);
+    ck_assert_int_eq(ktx__conn_api_version(conn, KTX__API_PRODUCE), 7);
+    /* Negotiation went down to v0 on the way, then learnt the broker's maximum. */
+    ck_assert_uint_ge(ktx__conn_stats(conn)->api_versions_fallbacks, 1);
+    ck_assert_int_eq(ktx__conn_api_versions_version(conn), 2);
+    ktx__net_destroy(net);
+}
+END_TEST
+
 START_TEST(test_conn_pipelined_metadata_requests_get_their_own_responses_in_order)
 {
     static const char *const topics[] = {"pipe-a", "pipe-b", "pipe-c", "pipe-d"};
@@ -945,6 +965,7 @@ static Suite *conn_suite(void)
     tcase_add_checked_fixture(mock, cluster_setup, cluster_teardown);
     tcase_set_timeout(mock, 60);
     tcase_add_test(mock, test_conn_negotiates_mock_versions_after_api_versions_v0_fallback);
+    tcase_add_test(mock, test_conn_api_versions_dropped_twice_is_retried_on_fresh_connections);
     tcase_add_test(mock, test_conn_pipelined_metadata_requests_get_their_own_responses_in_order);
     tcase_add_test(mock,
                    test_conn_request_past_request_timeout_fails_and_connection_is_reestablished);
