@@ -3,7 +3,8 @@
  * responses and an injected clock (update scheduling, retry backoff, stale leader epochs,
  * unknown topics, refresh on errors); integration tests refresh through sdk/net.c from
  * librdkafka's mock cluster, really started through tests/cluster.h, as the sender
- * thread will (ktx__metadata_maybe_update() + ktx__net_poll()).
+ * thread will (ktx__metadata_maybe_update() + ktx__net_poll()). One test runs against the
+ * reference broker (tests/broker/ktx-broker), which serves the newest versions.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -652,11 +653,50 @@ START_TEST(test_metadata_update_answered_after_request_timeout_fails_and_is_retr
 }
 END_TEST
 
+/* The reference broker speaks the newest versions: ApiVersions v3+ without fallback,
+ * flexible Metadata v12 (response header v1) with leader epochs. */
+START_TEST(test_metadata_v12_from_the_reference_broker_tracks_leader_epochs)
+{
+    struct ktx_test_cluster *broker = NULL;
+    struct ktx__net *net;
+    struct ktx__metadata *md = new_md(300000, 50, 200);
+    struct ktx__conn *conn = NULL;
+    int32_t epoch_before, epoch_after;
+
+    ck_assert_int_eq(ktx_test_cluster_start(&broker, KTX_TEST_PEER_BROKER, 3, NULL), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(broker, "topic epochs 3 3"), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(broker, "leader epochs 1 1"), 0);
+    net = new_net(ktx_test_cluster_bootstrap(broker));
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "epochs", ktx__net_now(net)), 0);
+    ck_assert(refresh_until(net, md, 1, WAIT_MS));
+    for (int32_t id = -3; id <= -1; id++)
+        if (ktx__conn_state(ktx__net_conn(net, id)) == KTX__CONN_READY)
+            conn = ktx__net_conn(net, id);
+    ck_assert_ptr_nonnull(conn);
+    ck_assert_int_eq(ktx__conn_api_version(conn, KTX__API_METADATA), 12);
+    ck_assert_int_ge(ktx__conn_api_versions_version(conn), 3);
+    ck_assert_uint_eq(ktx__conn_stats(conn)->api_versions_fallbacks, 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "epochs"), 3);
+    ck_assert_int_eq(leader(md, "epochs", 1, &epoch_before), 1);
+    ck_assert_int_ge(epoch_before, 0);
+
+    ck_assert_int_eq(ktx_test_cluster_cmd(broker, "leader epochs 1 3"), 0);
+    ck_assert(ktx__metadata_note_error(md, KTX_ERR_NOT_LEADER_OR_FOLLOWER));
+    ck_assert(refresh_until(net, md, 2, WAIT_MS));
+    ck_assert_int_eq(leader(md, "epochs", 1, &epoch_after), 3);
+    ck_assert_int_gt(epoch_after, epoch_before);
+    ktx__net_destroy(net);
+    ktx__metadata_destroy(md);
+    ck_assert_int_eq(ktx_test_cluster_stop(broker), 0);
+}
+END_TEST
+
 static Suite *metadata_suite(void)
 {
     Suite *s = suite_create("metadata");
     TCase *pure = tcase_create("pure");
     TCase *mock = tcase_create("mock");
+    TCase *broker = tcase_create("broker"); /* tests/broker/ktx-broker */
 
     tcase_add_test(pure, test_metadata_apply_fills_partitions_leaders_and_brokers);
     tcase_add_test(pure, test_metadata_topic_name_with_a_nul_byte_from_the_wire_matches_nothing);
@@ -680,6 +720,10 @@ static Suite *metadata_suite(void)
     tcase_add_test(mock, test_metadata_update_lost_with_its_connection_is_retried_after_backoff);
     tcase_add_test(mock, test_metadata_update_answered_after_request_timeout_fails_and_is_retried);
     suite_add_tcase(s, mock);
+
+    tcase_set_timeout(broker, 60);
+    tcase_add_test(broker, test_metadata_v12_from_the_reference_broker_tracks_leader_epochs);
+    suite_add_tcase(s, broker);
     return s;
 }
 
