@@ -92,6 +92,9 @@ START_TEST(test_handlers_api_versions_lists_apis_and_rejects_unknown_version)
             ck_assert_int_eq(resp.api_keys[i].max_version, 5);
         }
     ck_assert(found);
+    for (int32_t i = 0; i < resp.api_keys_count; i++)
+        if (resp.api_keys[i].api_key == KTX__API_FIND_COORDINATOR)
+            ck_assert_int_eq(resp.api_keys[i].min_version, 0);
     /* Version 9: a v0 body with UNSUPPORTED_VERSION. */
     ktx__w_init(&w, 64, 0);
     ktx__w_init(&out, 64, 0);
@@ -141,6 +144,32 @@ START_TEST(test_handlers_find_coordinator_follows_overrides)
     req.coordinator_keys_count = 0;
     ck_assert(call(1, KTX__API_FIND_COORDINATOR, 3, &req, &resp));
     ck_assert_int_eq(resp.node_id, 2);
+}
+END_TEST
+
+START_TEST(test_handlers_find_coordinator_v0_answers_group_coordinator)
+{
+    struct ktx__req_header hdr = {KTX__API_FIND_COORDINATOR, 0, 5, ktx__str_c("c")};
+    struct ktx__writer w, out;
+    struct ktx__reader r;
+    struct kb_reply reply;
+    struct ktx__str host;
+
+    ktx__w_init(&w, 64, 0);
+    ktx__w_init(&out, 64, 0);
+    ck_assert_int_eq(ktx__proto_req_header_encode(&w, &hdr), 0);
+    ktx__w_string(&w, ktx__str_c("g"), false);
+    ck_assert_int_eq(kb_handle_request(&cluster, 1, w.p, w.len, NOW, &out, &reply), 0);
+    ktx__r_init(&r, out.p, out.len);
+    ck_assert_int_eq(ktx__r_i32(&r), 5);
+    ck_assert_int_eq(ktx__r_i16(&r), 0);
+    ck_assert_int_eq(ktx__r_i32(&r), 3);
+    host = ktx__r_string(&r, false);
+    ck_assert(ktx__str_eq_c(host, "127.0.0.1"));
+    ck_assert_int_eq(ktx__r_i32(&r), 9094);
+    ck_assert_int_eq(ktx__r_finish(&r), 0);
+    ktx__w_free(&w);
+    ktx__w_free(&out);
 }
 END_TEST
 
@@ -486,6 +515,7 @@ static Suite *broker_handlers_suite(void)
     tcase_add_test(tc, test_handlers_api_versions_lists_apis_and_rejects_unknown_version);
     tcase_add_test(tc, test_handlers_metadata_reports_brokers_leaders_and_unknown_topics);
     tcase_add_test(tc, test_handlers_find_coordinator_follows_overrides);
+    tcase_add_test(tc, test_handlers_find_coordinator_v0_answers_group_coordinator);
     tcase_add_test(tc, test_handlers_transaction_is_invisible_to_read_committed_until_commit);
     tcase_add_test(tc, test_handlers_aborted_transaction_is_listed_and_fenced_producer_rejected);
     tcase_add_test(tc, test_handlers_describe_producers_and_transactions_show_open_transaction);

@@ -45,6 +45,17 @@ int16_t kb_h_check_coordinator(struct kb_req_ctx *ctx, int8_t key_type, struct k
     return 0;
 }
 
+/*
+ * The lowest version the broker serves of |api|: kafkatx's codecs start at v1 for
+ * FindCoordinator, but librdkafka only enables its group coordinator (and with it
+ * send_offsets_to_transaction) when a broker lists FindCoordinator v0, which this file
+ * serves itself.
+ */
+static int16_t broker_min_ver(const struct ktx__api_info *api)
+{
+    return api->api_key == KTX__API_FIND_COORDINATOR ? 0 : api->min_ver;
+}
+
 /* ---- ApiVersions ---- */
 
 /* Answers ApiVersions; a version kafkatx does not speak gets a v0 body with
@@ -68,7 +79,7 @@ static int h_api_versions(struct kb_req_ctx *ctx, const uint8_t *body, size_t le
     if (!resp.api_keys)
         return KTX_ERR_NO_MEMORY;
     for (size_t i = 0; i < n; i++)
-        resp.api_keys[i] = (struct ktx__api_version){apis[i].api_key, apis[i].min_ver, apis[i].max_ver};
+        resp.api_keys[i] = (struct ktx__api_version){apis[i].api_key, broker_min_ver(&apis[i]), apis[i].max_ver};
     resp.api_keys_count = (int32_t)n;
     if (ctx->c->txncoord.conf.v2) {
         resp.finalized_features = &txn_version;
@@ -223,14 +234,37 @@ static void find_one(struct kb_req_ctx *ctx, int8_t key_type, struct ktx__str ke
     out->port = kb_cluster_broker(ctx->c, node)->port;
 }
 
+/* FindCoordinator v0 (a group key in, error/node/host/port out), outside kafkatx's codecs. */
+static int h_find_coordinator_v0(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
+                                 struct ktx__writer *w)
+{
+    struct ktx__reader r;
+    struct ktx__str key;
+    struct ktx__coordinator co;
+
+    ktx__r_init(&r, body, len);
+    key = ktx__r_string(&r, false);
+    if (ktx__r_finish(&r))
+        return KTX_ERR_BAD_MSG;
+    find_one(ctx, KTX__COORDINATOR_GROUP, key, &co);
+    ktx__w_i16(w, co.error_code);
+    ktx__w_i32(w, co.node_id);
+    ktx__w_string(w, co.host, false);
+    ktx__w_i32(w, co.port);
+    return w->err;
+}
+
 static int h_find_coordinator(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
                               struct ktx__writer *w)
 {
     struct ktx__find_coordinator_req req;
     struct ktx__find_coordinator_resp resp;
-    int err = ktx__proto_find_coordinator_req_decode(body, len, ctx->ver, &req, ctx->arena);
+    int err;
     int32_t n;
 
+    if (ctx->ver == 0)
+        return h_find_coordinator_v0(ctx, body, len, w);
+    err = ktx__proto_find_coordinator_req_decode(body, len, ctx->ver, &req, ctx->arena);
     if (err)
         return err;
     n = ctx->ver >= 4 ? req.coordinator_keys_count : 1;
@@ -285,7 +319,7 @@ static bool answerable(const struct ktx__req_header *hdr)
     if (!api || !find_handler(hdr->request_api_key))
         return false;
     return hdr->request_api_key == KTX__API_API_VERSIONS ||
-           (hdr->request_api_version >= api->min_ver && hdr->request_api_version <= api->max_ver);
+           (hdr->request_api_version >= broker_min_ver(api) && hdr->request_api_version <= api->max_ver);
 }
 
 int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req, size_t len,
