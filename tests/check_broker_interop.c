@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS 10000
 
@@ -29,7 +30,9 @@ static void teardown(void)
     ck_assert_int_eq(ktx_test_cluster_stop(cluster), 0);
 }
 
-static rd_kafka_t *new_client(rd_kafka_type_t type, const char *key, const char *value)
+/* A client of |type| with the settings |props| (name, value, ..., NULL) on top of the
+ * defaults. */
+static rd_kafka_t *new_client(rd_kafka_type_t type, const char *const *props)
 {
     char err[512];
     rd_kafka_conf_t *conf = rd_kafka_conf_new();
@@ -42,8 +45,8 @@ static rd_kafka_t *new_client(rd_kafka_type_t type, const char *key, const char 
         ck_assert_int_eq(rd_kafka_conf_set(conf, "group.id", "reader", err, sizeof(err)), RD_KAFKA_CONF_OK);
         ck_assert_int_eq(rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)), RD_KAFKA_CONF_OK);
     }
-    if (key) /* last, so that it can replace the defaults above */
-        ck_assert_int_eq(rd_kafka_conf_set(conf, key, value, err, sizeof(err)), RD_KAFKA_CONF_OK);
+    for (; props && props[0]; props += 2) /* last, so that they can replace the defaults */
+        ck_assert_int_eq(rd_kafka_conf_set(conf, props[0], props[1], err, sizeof(err)), RD_KAFKA_CONF_OK);
     rk = rd_kafka_new(type, conf, err, sizeof(err));
     ck_assert_msg(rk != NULL, "%s", err);
     return rk;
@@ -71,7 +74,8 @@ static void produce(rd_kafka_t *rk, const char *prefix, int n)
  * |prefix| and returns how many records there were in all. */
 static int consume_all(const char *isolation, const char *prefix, int *matching)
 {
-    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, "isolation.level", isolation);
+    const char *props[] = {"isolation.level", isolation, NULL};
+    rd_kafka_t *rk = new_client(RD_KAFKA_CONSUMER, props);
     rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(2);
     int64_t deadline = ktx_test_now_ms() + TIMEOUT_MS;
     int eofs = 0, total = 0;
@@ -103,7 +107,8 @@ static int consume_all(const char *isolation, const char *prefix, int *matching)
 
 START_TEST(test_interop_read_committed_sees_committed_and_skips_aborted)
 {
-    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, "transactional.id", "interop-1");
+    const char *props[] = {"transactional.id", "interop-1", NULL};
+    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, props);
     int matching;
 
     ok(rd_kafka_init_transactions(rk, TIMEOUT_MS), "init");
@@ -125,7 +130,9 @@ END_TEST
 
 START_TEST(test_interop_offsets_sent_in_transaction_are_committed)
 {
-    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, "transactional.id", "interop-2");
+    const char *props[] = {"transactional.id", "interop-2", NULL};
+    const char *group[] = {"group.id", "app", NULL};
+    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, props);
     rd_kafka_topic_partition_list_t *offsets = rd_kafka_topic_partition_list_new(1);
     rd_kafka_consumer_group_metadata_t *cgm = rd_kafka_consumer_group_metadata_new("app");
     rd_kafka_t *consumer;
@@ -140,7 +147,7 @@ START_TEST(test_interop_offsets_sent_in_transaction_are_committed)
     rd_kafka_destroy(rk);
 
     offsets->elems[0].offset = -1;
-    consumer = new_client(RD_KAFKA_CONSUMER, "group.id", "app");
+    consumer = new_client(RD_KAFKA_CONSUMER, group);
     ck_assert_int_eq(rd_kafka_committed(consumer, offsets, TIMEOUT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
     ck_assert_int_eq(offsets->elems[0].offset, 42);
     rd_kafka_topic_partition_list_destroy(offsets);
@@ -150,8 +157,9 @@ END_TEST
 
 START_TEST(test_interop_second_producer_fences_the_first)
 {
-    rd_kafka_t *first = new_client(RD_KAFKA_PRODUCER, "transactional.id", "interop-3");
-    rd_kafka_t *second = new_client(RD_KAFKA_PRODUCER, "transactional.id", "interop-3");
+    const char *props[] = {"transactional.id", "interop-3", NULL};
+    rd_kafka_t *first = new_client(RD_KAFKA_PRODUCER, props);
+    rd_kafka_t *second = new_client(RD_KAFKA_PRODUCER, props);
     rd_kafka_error_t *error;
     int matching;
 
@@ -177,6 +185,31 @@ START_TEST(test_interop_second_producer_fences_the_first)
 }
 END_TEST
 
+START_TEST(test_interop_commit_after_transaction_timeout_fails_and_stays_invisible)
+{
+    const char *props[] = {"transactional.id", "interop-4", "transaction.timeout.ms", "1000", NULL};
+    rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, props);
+    rd_kafka_error_t *error;
+    int matching;
+
+    ok(rd_kafka_init_transactions(rk, TIMEOUT_MS), "init");
+    ok(rd_kafka_begin_transaction(rk), "begin");
+    produce(rk, "late-", 2);
+    ck_assert_int_eq(rd_kafka_flush(rk, TIMEOUT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
+    usleep(1500 * 1000);
+    ck_assert_int_eq(ktx_test_cluster_cmd(cluster, "txn-timeout-check"), 0);
+    /* The coordinator aborted it and bumped the epoch: the late commit is fenced. */
+    error = rd_kafka_commit_transaction(rk, TIMEOUT_MS);
+    ck_assert_ptr_nonnull(error);
+    ck_assert(rd_kafka_error_is_fatal(error));
+    rd_kafka_error_destroy(error);
+    rd_kafka_destroy(rk);
+    ck_assert_int_eq(consume_all("read_committed", "late-", &matching), 0);
+    ck_assert_int_eq(consume_all("read_uncommitted", "late-", &matching), 2);
+    ck_assert_int_eq(matching, 2);
+}
+END_TEST
+
 static Suite *broker_interop_suite(void)
 {
     Suite *s = suite_create("broker_interop");
@@ -186,6 +219,7 @@ static Suite *broker_interop_suite(void)
     tcase_add_test(tc, test_interop_read_committed_sees_committed_and_skips_aborted);
     tcase_add_test(tc, test_interop_offsets_sent_in_transaction_are_committed);
     tcase_add_test(tc, test_interop_second_producer_fences_the_first);
+    tcase_add_test(tc, test_interop_commit_after_transaction_timeout_fails_and_stays_invisible);
     suite_add_tcase(s, tc);
     return s;
 }
