@@ -190,6 +190,10 @@ int ktx__scram_parse_server_first(const char *msg, size_t len,
         set_err(errbuf, errsize, "SCRAM server-first message too long (%zu bytes)", len);
         return KTX_ERR_BAD_MSG;
     }
+    if (len > 0 && msg[len - 1] == ',') {
+        set_err(errbuf, errsize, "malformed SCRAM server-first extension (trailing ',')");
+        return KTX_ERR_BAD_MSG;
+    }
     if (len >= 2 && msg[0] == 'm' && msg[1] == '=') {
         set_err(errbuf, errsize, "SCRAM server-first has a mandatory extension (m=)");
         return KTX_ERR_BAD_MSG;
@@ -235,7 +239,8 @@ int ktx__scram_parse_server_final(const char *msg, size_t len,
     long n;
 
     memset(out, 0, sizeof(*out));
-    if (len > KTX__SCRAM_MAX_MESSAGE || !next_attr(msg, len, &pos, &a) ||
+    if (len > KTX__SCRAM_MAX_MESSAGE || (len > 0 && msg[len - 1] == ',') ||
+        !next_attr(msg, len, &pos, &a) ||
         (a.name != 'v' && a.name != 'e')) {
         set_err(errbuf, errsize, "malformed SCRAM server-final (expected v= or e=)");
         return KTX_ERR_BAD_MSG;
