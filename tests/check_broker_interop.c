@@ -187,7 +187,7 @@ END_TEST
 
 START_TEST(test_interop_commit_after_transaction_timeout_fails_and_stays_invisible)
 {
-    const char *props[] = {"transactional.id", "interop-4", "transaction.timeout.ms", "1000", NULL};
+    const char *props[] = {"transactional.id", "interop-4", "transaction.timeout.ms", "2000", NULL};
     rd_kafka_t *rk = new_client(RD_KAFKA_PRODUCER, props);
     rd_kafka_error_t *error;
     int matching;
@@ -196,17 +196,24 @@ START_TEST(test_interop_commit_after_transaction_timeout_fails_and_stays_invisib
     ok(rd_kafka_begin_transaction(rk), "begin");
     produce(rk, "late-", 2);
     ck_assert_int_eq(rd_kafka_flush(rk, TIMEOUT_MS), RD_KAFKA_RESP_ERR_NO_ERROR);
-    usleep(1500 * 1000);
+    usleep(2500 * 1000);
     ck_assert_int_eq(ktx_test_cluster_cmd(cluster, "txn-timeout-check"), 0);
-    /* The coordinator aborted it and bumped the epoch: the late commit is fenced. */
+    /* The coordinator aborted it and bumped the epoch: the late commit is fenced (or, when
+     * librdkafka's own transaction timer fired first, refused as abortable). */
     error = rd_kafka_commit_transaction(rk, TIMEOUT_MS);
     ck_assert_ptr_nonnull(error);
-    ck_assert(rd_kafka_error_is_fatal(error));
+    ck_assert_msg(rd_kafka_error_is_fatal(error) || rd_kafka_error_txn_requires_abort(error),
+                  "unexpected: %s", rd_kafka_error_string(error));
+    if (!rd_kafka_error_is_fatal(error)) {
+        rd_kafka_error_t *abort_error = rd_kafka_abort_transaction(rk, TIMEOUT_MS);
+        if (abort_error)
+            rd_kafka_error_destroy(abort_error);
+    }
     rd_kafka_error_destroy(error);
     rd_kafka_destroy(rk);
+    /* Whether the late records reached the log depends on timing; they are never visible. */
     ck_assert_int_eq(consume_all("read_committed", "late-", &matching), 0);
-    ck_assert_int_eq(consume_all("read_uncommitted", "late-", &matching), 2);
-    ck_assert_int_eq(matching, 2);
+    ck_assert_int_eq(matching, 0);
 }
 END_TEST
 
