@@ -653,6 +653,91 @@ START_TEST(test_store_other_identity_on_same_file_works_concurrently)
 }
 END_TEST
 
+/*
+ * Forks a child that opens |identity|, commits a store transaction appending batch 0 with
+ * checkpoint "one", begins another appending batch 10 with checkpoint "two", reports, waits
+ * |hold_ms| and commits the second one unless |hold_ms| is negative (then waits forever).
+ */
+static pid_t spawn_writer(const char *identity, int hold_ms)
+{
+    int fds[2];
+    ck_assert_int_eq(pipe(fds), 0);
+    pid_t child = fork();
+    ck_assert_int_ge(child, 0);
+    if (child == 0) {
+        close(fds[0]);
+        struct ktx__store *store = NULL;
+        char err[512];
+        uint8_t bytes[100] = {7};
+        struct ktx__store_batch b0 = make_batch("orders", 0, 0, bytes, sizeof(bytes));
+        struct ktx__store_batch b1 = make_batch("orders", 0, 10, bytes, sizeof(bytes));
+        if (ktx__store_open(&store, dbpath, identity, KTX__STATE_SYNC_FULL, err, sizeof(err)) ||
+            ktx__store_txn_begin(store) || ktx__store_journal_append(store, &b0) ||
+            ktx__store_checkpoint_set(store, "one", 3) || ktx__store_txn_commit(store) ||
+            ktx__store_txn_begin(store) || ktx__store_journal_append(store, &b1) ||
+            ktx__store_checkpoint_set(store, "two", 3))
+            _exit(2);
+        if (write(fds[1], "1", 1) != 1)
+            _exit(3);
+        if (hold_ms >= 0) {
+            usleep((useconds_t)hold_ms * 1000);
+            if (ktx__store_txn_commit(store) != 0)
+                _exit(4);
+        }
+        for (;;)
+            pause();
+    }
+    close(fds[1]);
+    char c = 0;
+    ck_assert_int_eq(read(fds[0], &c, 1), 1);
+    close(fds[0]);
+    return child;
+}
+
+START_TEST(test_store_kill_during_transaction_keeps_only_committed_writes)
+{
+    pid_t child = spawn_writer("orders-tx", -1);
+    ck_assert_int_eq(kill(child, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(child, NULL, 0), child);
+
+    struct ktx__store *store = open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_NORMAL);
+    struct collected c = {0};
+    ck_assert_int_eq(ktx__store_journal_load(store, collect_batch, &c), 0);
+    ck_assert_int_eq(c.n, 1);
+    ck_assert_int_eq(c.base_sequence[0], 0);
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(ktx__store_checkpoint_get(store, &data, &len), 0);
+    ck_assert_uint_eq(len, 3);
+    ck_assert_int_eq(memcmp(data, "one", 3), 0);
+    free(data);
+    ktx__store_close(store);
+}
+END_TEST
+
+START_TEST(test_store_write_waits_for_other_identity_transaction_then_succeeds)
+{
+    pid_t child = spawn_writer("orders-tx", 700);
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    /* Opening writes the identity's producer row: it waits for the child's commit. */
+    struct ktx__store *store = open_ok(dbpath, "payments-tx", KTX__STATE_SYNC_NORMAL);
+    ck_assert_int_eq(ktx__store_checkpoint_set(store, "p", 1), 0);
+    double waited = elapsed_s(&t0);
+    ck_assert_msg(waited > 0.3 && waited < 4.0, "waited %.2f s", waited);
+    ktx__store_close(store);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+    store = open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_NORMAL);
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(ktx__store_checkpoint_get(store, &data, &len), 0);
+    ck_assert_int_eq(memcmp(data, "two", 3), 0); /* the child's commit went through */
+    free(data);
+    ktx__store_close(store);
+}
+END_TEST
+
 START_TEST(test_store_lock_file_name_escapes_identity)
 {
     struct ktx__store *store = open_ok(dbpath, "a/b c", KTX__STATE_SYNC_NORMAL);
@@ -980,6 +1065,8 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_identity_held_by_other_process_fails_at_once_until_it_is_killed);
     tcase_add_test(tc, test_store_other_identity_on_same_file_works_concurrently);
     tcase_add_test(tc, test_store_lock_file_name_escapes_identity);
+    tcase_add_test(tc, test_store_kill_during_transaction_keeps_only_committed_writes);
+    tcase_add_test(tc, test_store_write_waits_for_other_identity_transaction_then_succeeds);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");
