@@ -404,9 +404,9 @@ static int check_server_first(const struct ktx__scram *scram,
  * Key"), ServerSignature = HMAC(ServerKey, AuthMessage).
  */
 static int compute_proof(struct ktx__scram *scram, const struct ktx__scram_server_first *sf,
-                         const char *auth_message, uint8_t *proof)
+                         const char *auth_message, size_t am_len, uint8_t *proof)
 {
-    size_t hlen = ktx__crypto_hash_size(scram->hash), am_len = strlen(auth_message), k;
+    size_t hlen = ktx__crypto_hash_size(scram->hash), k;
     uint8_t salted[KTX__HASH_MAX_SIZE], client_key[KTX__HASH_MAX_SIZE];
     uint8_t stored_key[KTX__HASH_MAX_SIZE], server_key[KTX__HASH_MAX_SIZE];
     int err;
@@ -431,6 +431,20 @@ static int compute_proof(struct ktx__scram *scram, const struct ktx__scram_serve
     ktx__crypto_wipe(stored_key, sizeof(stored_key));
     ktx__crypto_wipe(server_key, sizeof(server_key));
     return err == 0 ? 0 : KTX_ERR_NO_MEMORY;
+}
+
+/* Writes "|bare|,|in|,|without_proof|" to |out|, which has room for it and a NUL. */
+static void build_auth_message(char *out, const char *bare, const uint8_t *in, size_t in_len,
+                               const char *without_proof)
+{
+    size_t n = strlen(bare);
+
+    memcpy(out, bare, n);
+    out[n++] = ',';
+    memcpy(out + n, in, in_len);
+    n += in_len;
+    out[n++] = ',';
+    memcpy(out + n, without_proof, strlen(without_proof) + 1);
 }
 
 int ktx__scram_client_final(struct ktx__scram *scram, const uint8_t *in, size_t in_len,
@@ -459,10 +473,13 @@ int ktx__scram_client_final(struct ktx__scram *scram, const uint8_t *in, size_t 
         err = KTX_ERR_NO_MEMORY;
         goto out;
     }
-    snprintf(without_proof, wp_len + 1, "c=biws,r=%.*s", (int)sf.nonce_len, sf.nonce);
-    snprintf(auth_message, am_len + 1, "%s,%.*s,%s", scram->client_first_bare, (int)in_len,
-             (const char *)in, without_proof);
-    err = compute_proof(scram, &sf, auth_message, proof);
+    memcpy(without_proof, "c=biws,r=", 9);
+    memcpy(without_proof + 9, sf.nonce, sf.nonce_len);
+    without_proof[wp_len] = '\0';
+    /* AuthMessage = client-first-bare "," server-first "," client-final-without-proof;
+     * copied byte for byte (an extension of server-first may hold any byte). */
+    build_auth_message(auth_message, scram->client_first_bare, in, in_len, without_proof);
+    err = compute_proof(scram, &sf, auth_message, am_len, proof);
     if (err != 0)
         goto out;
     ktx__base64_encode(proof, ktx__crypto_hash_size(scram->hash), proof64);
