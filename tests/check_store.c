@@ -802,6 +802,29 @@ START_TEST(test_store_refuses_schema_version_newer_than_code)
 }
 END_TEST
 
+START_TEST(test_store_loaders_refuse_rows_that_break_the_schema)
+{
+    ktx__store_close(open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_NORMAL));
+    /* A hand-edited file: the journal table without its NOT NULL constraints. */
+    ck_assert_int_eq(ktx__store_debug_exec_file(dbpath,
+                                                "DROP TABLE journal;"
+                                                "CREATE TABLE journal(seq INTEGER PRIMARY KEY,"
+                                                " identity, topic, partition_index, producer_id,"
+                                                " producer_epoch, base_sequence, record_count,"
+                                                " bytes, appended_ms);"
+                                                "INSERT INTO journal VALUES(1, 'orders-tx', NULL,"
+                                                " 0, 1, 0, 0, 1, NULL, 0)",
+                                                errbuf, sizeof(errbuf)), 0);
+    struct ktx__store *store = open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_NORMAL);
+    int n = 0;
+    ck_assert_int_eq(ktx__store_journal_load(store, count_batch, &n), KTX_ERR_STORE);
+    ck_assert_int_eq(n, 0);
+    ck_assert_msg(strstr(ktx__store_errmsg(store), "table journal is corrupt") != NULL, "%s",
+                  ktx__store_errmsg(store));
+    ktx__store_close(store);
+}
+END_TEST
+
 /*
  * The checks of the read-only test, run in a child process (without root's override of
  * file permissions). Returns 0 or the number of the failed step.
@@ -1076,6 +1099,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_refuses_truncated_file);
     tcase_add_test(tc, test_store_refuses_sqlite_database_that_is_not_a_state_file);
     tcase_add_test(tc, test_store_refuses_schema_version_newer_than_code);
+    tcase_add_test(tc, test_store_loaders_refuse_rows_that_break_the_schema);
     tcase_add_test(tc, test_store_refuses_read_only_file_and_directory);
     tcase_add_test(tc, test_store_disk_full_on_small_tmpfs_fails_write_and_is_sticky);
     tcase_add_test(tc, test_store_max_page_count_fails_write_sticky_until_reopened);
