@@ -738,6 +738,23 @@ START_TEST(test_store_write_waits_for_other_identity_transaction_then_succeeds)
 }
 END_TEST
 
+START_TEST(test_store_busy_write_fails_without_failing_the_store)
+{
+    struct ktx__store *store = open_ok(dbpath, "payments-tx", KTX__STATE_SYNC_NORMAL);
+    pid_t child = spawn_writer("orders-tx", 1500);
+    ck_assert_int_eq(ktx__store_debug_exec(store, "PRAGMA busy_timeout = 100"), 0);
+    ck_assert_int_eq(ktx__store_checkpoint_set(store, "p", 1), KTX_ERR_STORE);
+    ck_assert_msg(strstr(ktx__store_errmsg(store), "SQLITE_BUSY") != NULL, "%s",
+                  ktx__store_errmsg(store));
+    ck_assert(!ktx__store_failed(store));
+    ck_assert_int_eq(ktx__store_debug_exec(store, "PRAGMA busy_timeout = 5000"), 0);
+    ck_assert_int_eq(ktx__store_checkpoint_set(store, "p", 1), 0);
+    ktx__store_close(store);
+    kill(child, SIGKILL);
+    waitpid(child, NULL, 0);
+}
+END_TEST
+
 START_TEST(test_store_lock_file_name_escapes_identity)
 {
     struct ktx__store *store = open_ok(dbpath, "a/b c", KTX__STATE_SYNC_NORMAL);
@@ -972,6 +989,31 @@ START_TEST(test_store_max_page_count_fails_write_sticky_until_reopened)
 }
 END_TEST
 
+START_TEST(test_store_failure_inside_transaction_loses_the_whole_transaction)
+{
+    struct ktx__store *store = open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_FULL);
+    ck_assert_int_eq(ktx__store_debug_exec(store, "PRAGMA max_page_count = 40"), 0);
+    ck_assert_int_eq(ktx__store_txn_begin(store), 0);
+    ck_assert_int_eq(ktx__store_checkpoint_set(store, "in-txn", 6), 0);
+    ck_assert_int_gt(fill_until_full(store, dbpath), 3);
+    ck_assert_int_eq(ktx__store_txn_commit(store), KTX_ERR_STORE);
+    ck_assert_msg(strstr(ktx__store_errmsg(store), "writes are refused") != NULL, "%s",
+                  ktx__store_errmsg(store));
+    ck_assert_int_eq(ktx__store_txn_commit(store), KTX_ERR_STATE); /* it is over */
+    ktx__store_close(store);
+
+    store = open_ok(dbpath, "orders-tx", KTX__STATE_SYNC_FULL);
+    int n = 0;
+    ck_assert_int_eq(ktx__store_journal_load(store, count_batch, &n), 0);
+    ck_assert_int_eq(n, 0);
+    uint8_t *data;
+    size_t len;
+    ck_assert_int_eq(ktx__store_checkpoint_get(store, &data, &len), 0);
+    ck_assert_ptr_null(data);
+    ktx__store_close(store);
+}
+END_TEST
+
 /* ---- Migrations. ---- */
 
 /* Checks the data of tests/fixtures/make-state-v1.sql after migrating |path|. */
@@ -1090,6 +1132,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_lock_file_name_escapes_identity);
     tcase_add_test(tc, test_store_kill_during_transaction_keeps_only_committed_writes);
     tcase_add_test(tc, test_store_write_waits_for_other_identity_transaction_then_succeeds);
+    tcase_add_test(tc, test_store_busy_write_fails_without_failing_the_store);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("failures");
@@ -1103,6 +1146,7 @@ static Suite *store_suite(void)
     tcase_add_test(tc, test_store_refuses_read_only_file_and_directory);
     tcase_add_test(tc, test_store_disk_full_on_small_tmpfs_fails_write_and_is_sticky);
     tcase_add_test(tc, test_store_max_page_count_fails_write_sticky_until_reopened);
+    tcase_add_test(tc, test_store_failure_inside_transaction_loses_the_whole_transaction);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("migrations");
