@@ -30,6 +30,16 @@
 #define PASSWORD "s3cret-Pencil-4471"
 #define REALM "ktx.test"
 
+/*
+ * LeakSanitizer (the --enable-sanitizers build): the same leak of Cyrus's GSSAPI client plugin
+ * that tests/valgrind.supp describes, one credential per GSSAPI authentication.
+ */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libgssapiv2.so\n";
+}
+
 static char workdir[256];
 static char sasldb[512];
 static char messages[8192]; /* every failure message of the current test */
@@ -99,7 +109,8 @@ static void cyrus_teardown(void)
 {
     char cmd[512];
 
-    sasl_done();
+    /* No sasl_done(): it unloads the plugins, whose own allocations would then show as
+     * leaks; Cyrus counts sasl_server_init() calls, so the next case may call it again. */
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", workdir);
     if (system(cmd) != 0)
         fprintf(stderr, "cannot remove %s\n", workdir);
