@@ -319,6 +319,34 @@ START_TEST(test_tls_trusted_ca_handshakes_and_exchanges_bytes)
 }
 END_TEST
 
+START_TEST(test_tls_pending_counts_decrypted_bytes_not_yet_read)
+{
+    struct ktx__conf_values cv = trusting("ca.pem");
+    const char *line = "pending bytes\n";
+    char buf[64] = {0};
+    size_t n = 0, got = 0;
+    struct client c;
+    int port = start_server_with("server", NULL, NULL, NULL, NULL), rc;
+
+    ck_assert_int_eq(client_handshake(&c, &cv, port, "localhost"), 0);
+    ck_assert_int_eq(ktx__tls_write(c.tls, line, strlen(line), &n, c.err, sizeof(c.err)), 0);
+    ck_assert_uint_eq(n, strlen(line));
+    /* One byte at a time: the rest of the server's record waits inside the session, where
+     * poll(2) cannot see it. */
+    while ((rc = ktx__tls_read(c.tls, buf, 1, &n, c.err, sizeof(c.err))) == KTX__TLS_WANT_READ)
+        wait_for(c.fd, rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_int_eq(buf[0], 's');
+    ck_assert_uint_eq(ktx__tls_pending(c.tls), strlen(line) - 1);
+    ck_assert_int_eq(ktx__tls_read(c.tls, buf + 1, sizeof(buf) - 2, &got, c.err,
+                                   sizeof(c.err)), 0);
+    ck_assert_str_eq(buf, "setyb gnidnep\n");
+    ck_assert_uint_eq(ktx__tls_pending(c.tls), 0);
+    client_close(&c);
+}
+END_TEST
+
 START_TEST(test_tls_ip_address_is_checked_against_ip_san)
 {
     struct ktx__conf_values cv = trusting("ca.pem");
@@ -751,6 +779,7 @@ static Suite *tls_suite(void)
     tcase_add_checked_fixture(tc, NULL, server_teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_tls_trusted_ca_handshakes_and_exchanges_bytes);
+    tcase_add_test(tc, test_tls_pending_counts_decrypted_bytes_not_yet_read);
     tcase_add_test(tc, test_tls_ip_address_is_checked_against_ip_san);
     tcase_add_test(tc, test_tls_server_signed_by_unknown_ca_fails_with_auth);
     tcase_add_test(tc, test_tls_client_trusting_wrong_ca_fails_with_auth);
