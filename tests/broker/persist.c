@@ -199,6 +199,8 @@ static int decode_body(struct ktx__reader *r, struct ktx__arena *arena, struct k
         return err;
     if (ktx__r_finish(r))
         return KTX_ERR_BAD_MSG;
+    if (next_producer_id < 0 || next_producer_id > ((int64_t)1 << 62))
+        return KTX_ERR_BAD_MSG;
     if (next_producer_id > coord->next_producer_id)
         coord->next_producer_id = next_producer_id;
     coord->conf.coordinator_epoch = coordinator_epoch + 1;

@@ -654,11 +654,25 @@ static int restore_members(struct kb_txn *txn, const struct kb_txn *src)
     return err;
 }
 
+/* Bound on ids and times read back from a snapshot, so that no arithmetic on them overflows. */
+#define RESTORE_MAX ((int64_t)1 << 62)
+
+/* True when |src| holds values the coordinator can work with (a snapshot may be damaged). */
+static bool restorable(const struct kb_txn *src)
+{
+    return (unsigned)src->state < KB_TXN_STATE_COUNT && src->producer_id >= 0 &&
+           src->producer_id < RESTORE_MAX && src->last_producer_id >= -1 &&
+           src->last_producer_id < RESTORE_MAX && src->producer_epoch >= 0 &&
+           src->last_producer_epoch >= -1 && src->timeout_ms > 0 && src->start_ms >= -1 &&
+           src->start_ms < RESTORE_MAX && src->update_ms < RESTORE_MAX && src->update_ms > -RESTORE_MAX &&
+           src->complete_at_ms >= -1 && src->complete_at_ms < RESTORE_MAX;
+}
+
 int kb_txncoord_restore(struct kb_txncoord *coord, const struct kb_txn *src)
 {
     struct kb_txn *txn;
 
-    if (find_txn(coord, src->transactional_id) || (unsigned)src->state >= KB_TXN_STATE_COUNT)
+    if (find_txn(coord, src->transactional_id) || !restorable(src))
         return KTX_ERR_INVALID_ARG;
     txn = txn_new(coord, src->transactional_id, src->timeout_ms, src->update_ms);
     if (!txn)

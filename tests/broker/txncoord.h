@@ -194,8 +194,8 @@ int kb_txncoord_pending_markers(const struct kb_txncoord *coord, struct kb_txn_m
 
 /*
  * Adds a deep copy of |src| (as saved before a restart) to |coord|, for the state loader.
- * Returns 0, KTX_ERR_INVALID_ARG when the id exists already or the state is out of range,
- * or KTX_ERR_NO_MEMORY.
+ * Returns 0, KTX_ERR_INVALID_ARG when the id exists already or a value is out of range
+ * (state, negative or huge ids and times), or KTX_ERR_NO_MEMORY.
  */
 int kb_txncoord_restore(struct kb_txncoord *coord, const struct kb_txn *src);
 
