@@ -486,6 +486,39 @@ START_TEST(test_every_row_error_has_the_class_of_its_action)
 }
 END_TEST
 
+START_TEST(test_classify_error_reports_coordinator_invalid_epoch_as_fenced)
+{
+    enum ktx__txn_action act = KTX__TXN_ACT_SUCCESS;
+    ktx_error_t *err;
+
+    err = ktx__txn_classify_error(KTX__TXN_REQ_END_TXN, KTX_ERR_INVALID_PRODUCER_EPOCH, &ctx_bump,
+                                  &act);
+    ck_assert_int_eq(act, KTX__TXN_ACT_FATAL);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_PRODUCER_FENCED);
+    ck_assert_int_eq(ktx_error_is_fatal(err), 1);
+    ck_assert_int_eq(class_count(err), 1);
+    ck_assert_ptr_nonnull(strstr(ktx_error_message(err), "INVALID_PRODUCER_EPOCH"));
+    ktx_error_destroy(err);
+    /* On Produce (KIP-588) the code stays and the error is abortable. */
+    err = ktx__txn_classify_error(KTX__TXN_REQ_PRODUCE_TXN, KTX_ERR_INVALID_PRODUCER_EPOCH,
+                                  &ctx_bump, &act);
+    ck_assert_int_eq(act, KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_INVALID_PRODUCER_EPOCH);
+    ck_assert_int_eq(ktx_error_txn_requires_abort(err), 1);
+    ck_assert_int_eq(class_count(err), 1);
+    ktx_error_destroy(err);
+    /* Success yields no error object. */
+    ck_assert_ptr_null(ktx__txn_classify_error(KTX__TXN_REQ_END_TXN, KTX_ERR_NONE, NULL, &act));
+    ck_assert_int_eq(act, KTX__TXN_ACT_SUCCESS);
+    err = ktx__txn_classify_error(KTX__TXN_REQ_ADD_PARTITIONS, KTX_ERR_CONCURRENT_TRANSACTIONS,
+                                  NULL, NULL);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_CONCURRENT_TRANSACTIONS);
+    ck_assert_int_eq(ktx_error_is_retriable(err), 1);
+    ck_assert_int_eq(class_count(err), 1);
+    ktx_error_destroy(err);
+}
+END_TEST
+
 START_TEST(test_combine_picks_the_most_severe_partition_action)
 {
     ck_assert_int_eq(ktx__txn_action_combine(KTX__TXN_ACT_NOT_ATTEMPTED, KTX__TXN_ACT_ABORTABLE),
@@ -595,6 +628,7 @@ static Suite *txn_classify_suite(void)
     tcase_add_test(tc, test_concurrent_transactions_backoff_starts_short_and_grows);
     tcase_add_test(tc, test_action_errors_have_exactly_one_class);
     tcase_add_test(tc, test_every_row_error_has_the_class_of_its_action);
+    tcase_add_test(tc, test_classify_error_reports_coordinator_invalid_epoch_as_fenced);
     tcase_add_test(tc, test_combine_picks_the_most_severe_partition_action);
     tcase_add_test(tc, test_names_of_actions_and_requests);
     tcase_add_test(tc, test_doc_lists_every_rule_with_its_reason);

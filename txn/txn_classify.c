@@ -441,6 +441,24 @@ ktx_error_t *ktx__txn_action_error(enum ktx__txn_action action, int code, const 
     return err;
 }
 
+ktx_error_t *ktx__txn_classify_error(enum ktx__txn_request req, int error_code,
+                                     const struct ktx__txn_classify_ctx *ctx,
+                                     enum ktx__txn_action *actionp)
+{
+    enum ktx__txn_action action = ktx__txn_classify(req, error_code, ctx);
+
+    if (actionp)
+        *actionp = action;
+    if (action == KTX__TXN_ACT_FATAL && error_code == KTX_ERR_INVALID_PRODUCER_EPOCH &&
+        req != KTX__TXN_REQ_PRODUCE_TXN && req != KTX__TXN_REQ_PRODUCE_IDEMPOTENT)
+        return ktx__txn_action_error(action, KTX_ERR_PRODUCER_FENCED,
+                                     "%s answered INVALID_PRODUCER_EPOCH: a newer producer with "
+                                     "the same transactional.id fenced this one",
+                                     ktx__txn_request_name(req));
+    return ktx__txn_action_error(action, error_code, "%s failed: %s",
+                                 ktx__txn_request_name(req), ktx_err_description(error_code));
+}
+
 const char *ktx__txn_action_name(enum ktx__txn_action action)
 {
     if ((unsigned)action >= KTX__TXN_ACT_COUNT)

@@ -131,6 +131,18 @@ enum ktx__txn_action ktx__txn_action_combine(enum ktx__txn_action a, enum ktx__t
 ktx_error_t *ktx__txn_action_error(enum ktx__txn_action action, int code, const char *fmt, ...)
     KTX__PRINTF(3, 4);
 
+/*
+ * Classifies |error_code| answered to |req| (as ktx__txn_classify()), stores the action in
+ * |*actionp| (may be NULL) and returns the error object for it (as ktx__txn_action_error(),
+ * NULL for the success actions). The code is normalized as Kafka's client does:
+ * INVALID_PRODUCER_EPOCH from a coordinator (every request but Produce) is reported as
+ * PRODUCER_FENCED, its message naming the original code. The caller owns the result.
+ * Thread-safe.
+ */
+ktx_error_t *ktx__txn_classify_error(enum ktx__txn_request req, int error_code,
+                                     const struct ktx__txn_classify_ctx *ctx,
+                                     enum ktx__txn_action *actionp);
+
 /* Returns the action's name as the table prints it, e.g. "RETRY_FIND_COORDINATOR", or "?". */
 const char *ktx__txn_action_name(enum ktx__txn_action action);
 

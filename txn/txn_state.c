@@ -474,9 +474,10 @@ int ktx__txn_close(struct ktx__txn_sm *sm)
     pthread_mutex_lock(&sm->lock);
     if (sm->state != KTX__TXN_CLOSING) {
         sm->state = KTX__TXN_CLOSING;
-        pending_complete(sm, KTX_ERR_CLOSED,
-                         ktx__error_new(KTX_ERR_CLOSED, 0, "the producer was closed while %s "
-                                        "was pending", op_calls[sm->pending.op]));
+        if (sm->pending.op != KTX__TXN_OP_NONE && !sm->pending.done)
+            pending_complete(sm, KTX_ERR_CLOSED,
+                             ktx__error_new(KTX_ERR_CLOSED, 0, "the producer was closed while "
+                                            "%s was pending", op_calls[sm->pending.op]));
     }
     pthread_mutex_unlock(&sm->lock);
     return 0;

@@ -121,8 +121,9 @@ void ktx__txn_sm_destroy(struct ktx__txn_sm *sm);
  * COMMITTING; ABORT: IN_TRANSACTION or ABORTABLE_ERROR -> ABORTING; SEND_OFFSETS: none, needs
  * IN_TRANSACTION), records |op| as pending and clears |*resumed|.
  * Returns 0; KTX_ERR_STATE (not transactional, wrong state, or a DIFFERENT operation is
- * pending and its result has not been collected); KTX_ERR_CLOSED; or the code of the stored
- * abortable or fatal error. On error nothing changes.
+ * pending and its result has not been collected); KTX_ERR_CLOSED; the code of the stored
+ * abortable or fatal error; or KTX_ERR_INVALID_ARG for an |op| out of range. On error
+ * nothing changes.
  * A pending operation that completed with an error the state already carries (abortable or
  * fatal) does not block a different operation: its result is dropped.
  * Thread: application. Locks: takes sm->lock.
@@ -140,7 +141,12 @@ int ktx__txn_op_start(struct ktx__txn_sm *sm, enum ktx__txn_op op, bool *resumed
 int ktx__txn_op_wait(struct ktx__txn_sm *sm, enum ktx__txn_op op, int timeout_ms,
                      ktx_error_t **errp);
 
-/* begin_transaction(): READY -> IN_TRANSACTION. Thread: application. Locks: sm->lock. */
+/*
+ * begin_transaction(): READY -> IN_TRANSACTION, locally (no request). Returns 0,
+ * KTX_ERR_STATE (not READY, not transactional, or an uncollected operation is pending),
+ * KTX_ERR_CLOSED or the stored error's code; on error nothing changes.
+ * Thread: application. Locks: takes sm->lock.
+ */
 int ktx__txn_begin(struct ktx__txn_sm *sm);
 
 /* commit_transaction() without waiting: ktx__txn_op_start(COMMIT) for callers that do not
@@ -166,8 +172,15 @@ int ktx__txn_check_send(struct ktx__txn_sm *sm);
  */
 int ktx__txn_close(struct ktx__txn_sm *sm);
 
-/* ---- Sender side: return 0, or KTX_ERR_FATAL after poisoning an invalid transition. ---- */
-/* In CLOSING every sender event is dropped (late answers) and returns KTX_ERR_CLOSED. */
+/*
+ * ---- Sender side. ----
+ * Each function returns 0, or KTX_ERR_FATAL after poisoning an invalid transition (state
+ * FATAL_ERROR, a KTX_ERR_FATAL error naming the event and the state, the pending operation
+ * completed with it). In CLOSING every sender event is a late answer: dropped, returns
+ * KTX_ERR_CLOSED (an error passed in is freed).
+ * Thread: sender. Locks: each takes sm->lock; none may be held by the caller's thread in
+ * sm (it is a leaf lock, the caller's own locks are fine).
+ */
 
 /* Idempotent producer starts InitProducerId: UNINITIALIZED or BUMPING_EPOCH -> INITIALIZING. */
 int ktx__txn_acquire_pid(struct ktx__txn_sm *sm);

@@ -118,7 +118,7 @@ static void check_classify(uint8_t req_byte, int code)
     struct ktx__txn_classify_ctx ctx = {.version = (int16_t)(req_byte >> 4) - 1,
                                         .epoch_bump_supported = req_byte & 8};
     enum ktx__txn_request req = (enum ktx__txn_request)(req_byte % (KTX__TXN_REQ_COUNT + 1));
-    enum ktx__txn_action act = ktx__txn_classify(req, code, &ctx);
+    enum ktx__txn_action act = ktx__txn_classify(req, code, &ctx), act2;
     ktx_error_t *err;
     int classes;
 
@@ -134,6 +134,11 @@ static void check_classify(uint8_t req_byte, int code)
               ktx_error_is_fatal(err);
     CHECK(classes <= 1);
     CHECK(act == KTX__TXN_ACT_FAIL_BATCH || classes == 1);
+    ktx_error_destroy(err);
+    /* The convenience form agrees on the action and keeps the class. */
+    err = ktx__txn_classify_error(req, code, &ctx, &act2);
+    CHECK(act2 == act);
+    CHECK(ktx_error_is_fatal(err) == (act == KTX__TXN_ACT_FATAL));
     ktx_error_destroy(err);
 }
 
