@@ -459,6 +459,8 @@ static int map_ssl_result(struct ktx__tls *tls, int ret, bool handshake, char *e
     }
     e = pop_ssl_error(reason, sizeof(reason));
     set_err(errbuf, errsize, "%s with %s failed: %s", during, tls->host, reason);
+    if (ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_UNEXPECTED_EOF_WHILE_READING)
+        return KTX_ERR_TRANSPORT; /* the peer hung up without close_notify */
     return handshake || is_auth_alert(e) ? KTX_ERR_AUTH : KTX_ERR_TRANSPORT;
 }
 

@@ -445,6 +445,34 @@ START_TEST(test_sasl_scram_sha512_authenticates_with_cyrus_server)
 }
 END_TEST
 
+START_TEST(test_sasl_conf_properties_drive_a_scram_exchange)
+{
+    ktx_conf_t *conf = ktx_conf_new();
+    struct ktx__conf_values cv;
+    struct exchange ex;
+    char err[256];
+    const char *props[][2] = {
+        {"bootstrap.servers", "localhost:9092"},
+        {"security.protocol", "SASL_PLAINTEXT"},
+        {"sasl.mechanism", "SCRAM-SHA-512"},
+        {"sasl.username", USER},
+        {"sasl.password", PASSWORD},
+    };
+
+    for (size_t i = 0; i < KTX__ARRAY_LEN(props); i++) {
+        ktx_error_t *e = ktx_conf_set(conf, props[i][0], props[i][1]);
+
+        ck_assert_msg(e == NULL, "%s: %s", props[i][0], ktx_error_message(e));
+    }
+    ck_assert_int_eq(ktx__conf_resolve(conf, &cv, err, sizeof(err)), 0);
+    ck_assert_int_eq(cv.sasl_mechanism, KTX__SASL_SCRAM_SHA_512);
+    run_exchange(cv.sasl_mechanism, &cv, 0, &ex);
+    ck_assert_msg(ex.server_rc == SASL_OK, "server %d, client: %s", ex.server_rc, ex.err);
+    ck_assert_int_eq(ex.client_rc, KTX__SASL_DONE);
+    ktx_conf_destroy(conf);
+}
+END_TEST
+
 START_TEST(test_sasl_wrong_password_is_refused_by_cyrus_server)
 {
     static const enum ktx__sasl_mechanism mechs[] = {KTX__SASL_PLAIN, KTX__SASL_SCRAM_SHA_256,
@@ -779,6 +807,7 @@ static Suite *sasl_suite(void)
     tcase_add_test(cyrus, test_sasl_plain_authenticates_with_cyrus_server);
     tcase_add_test(cyrus, test_sasl_scram_sha256_authenticates_with_cyrus_server);
     tcase_add_test(cyrus, test_sasl_scram_sha512_authenticates_with_cyrus_server);
+    tcase_add_test(cyrus, test_sasl_conf_properties_drive_a_scram_exchange);
     tcase_add_test(cyrus, test_sasl_wrong_password_is_refused_by_cyrus_server);
     tcase_add_test(cyrus, test_sasl_unknown_user_is_refused_by_cyrus_server);
     tcase_add_test(cyrus, test_sasl_mechanism_not_enabled_on_server_is_refused);

@@ -312,9 +312,20 @@ START_TEST(test_tls_trusted_ca_handshakes_and_exchanges_bytes)
     struct client c;
     int port = start_server_with("server", NULL, NULL, NULL, NULL);
 
+    size_t n = 1;
+    char buf[16];
+    int rc;
+
     ck_assert_int_eq(client_handshake(&c, &cv, port, "localhost"), 0);
     ck_assert_str_eq(ktx__tls_version(c.tls), "TLSv1.3");
     ck_assert_int_eq(client_exchange(&c), 0);
+    /* s_server -rev ends the session with close_notify on "CLOSE": a read of 0 bytes. */
+    ck_assert_int_eq(ktx__tls_write(c.tls, "CLOSE\n", 6, &n, c.err, sizeof(c.err)), 0);
+    while ((rc = ktx__tls_read(c.tls, buf, sizeof(buf), &n, c.err, sizeof(c.err))) ==
+           KTX__TLS_WANT_READ)
+        wait_for(c.fd, rc);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(n, 0);
     client_close(&c);
 }
 END_TEST
@@ -651,32 +662,52 @@ START_TEST(test_tls_session_refuses_bad_arguments)
 }
 END_TEST
 
-START_TEST(test_tls_peer_closing_during_handshake_is_transport_error)
+/*
+ * Runs a handshake against a peer that does not speak TLS: it accepts, reads the
+ * ClientHello when |read_hello| (then its close sends a clean FIN) or not (then the close
+ * resets the connection), and hangs up. Returns the handshake result.
+ */
+static int handshake_with_hangup(bool read_hello, struct client *c)
 {
     struct ktx__conf_values cv = trusting("ca.pem");
     struct sockaddr_in sa = {.sin_family = AF_INET};
     socklen_t slen = sizeof(sa);
-    int lfd = socket(AF_INET, SOCK_STREAM, 0), afd;
-    struct client c;
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), afd, rc;
+    char hello[4096];
 
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
     ck_assert_int_eq(listen(lfd, 1), 0);
     ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sa, &slen), 0);
-    memset(&c, 0, sizeof(c));
-    ck_assert_int_eq(ktx__tls_ctx_new(&c.ctx, &cv, c.err, sizeof(c.err)), 0);
-    c.fd = connect_nonblocking(ntohs(sa.sin_port));
+    memset(c, 0, sizeof(*c));
+    ck_assert_int_eq(ktx__tls_ctx_new(&c->ctx, &cv, c->err, sizeof(c->err)), 0);
+    c->fd = connect_nonblocking(ntohs(sa.sin_port));
     afd = accept(lfd, NULL, NULL);
-    close(afd); /* a peer that does not speak TLS and hangs up */
-    ck_assert_int_eq(ktx__tls_session_new(&c.tls, c.ctx, c.fd, "localhost"), 0);
-    int rc;
-    while ((rc = ktx__tls_handshake(c.tls, c.err, sizeof(c.err))) == KTX__TLS_WANT_READ ||
-           rc == KTX__TLS_WANT_WRITE)
-        wait_for(c.fd, rc);
-    ck_assert_int_eq(rc, KTX_ERR_TRANSPORT);
-    ck_assert_msg(strstr(c.err, "localhost"), "%s", c.err);
-    client_close(&c);
+    ck_assert_int_ge(afd, 0);
+    ck_assert_int_eq(ktx__tls_session_new(&c->tls, c->ctx, c->fd, "localhost"), 0);
+    rc = ktx__tls_handshake(c->tls, c->err, sizeof(c->err));
+    ck_assert_int_eq(rc, KTX__TLS_WANT_READ); /* the ClientHello is sent */
+    if (read_hello)
+        ck_assert_int_gt(recv(afd, hello, sizeof(hello), 0), 0);
+    close(afd);
     close(lfd);
+    while ((rc = ktx__tls_handshake(c->tls, c->err, sizeof(c->err))) == KTX__TLS_WANT_READ ||
+           rc == KTX__TLS_WANT_WRITE)
+        wait_for(c->fd, rc);
+    return rc;
+}
+
+START_TEST(test_tls_peer_closing_during_handshake_is_transport_error)
+{
+    struct client c;
+
+    /* A clean close (EOF) and a reset are both transport failures, not authentication. */
+    ck_assert_int_eq(handshake_with_hangup(true, &c), KTX_ERR_TRANSPORT);
+    ck_assert_msg(strstr(c.err, "localhost: connection closed by the peer"), "%s", c.err);
+    client_close(&c);
+    ck_assert_int_eq(handshake_with_hangup(false, &c), KTX_ERR_TRANSPORT);
+    ck_assert_msg(strstr(c.err, "localhost: Connection reset by peer"), "%s", c.err);
+    client_close(&c);
 }
 END_TEST
 
