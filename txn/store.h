@@ -222,12 +222,16 @@ int ktx__store_save_sequence(struct ktx__store *store, const struct ktx__store_s
 
 /*
  * Calls |cb| with |opaque| once per saved partition, sorted by topic and partition. The
- * struct and its topic are valid during the call only. Returns 0, the callback's non-zero
- * value, or KTX_ERR_STORE.
+ * struct and its topic are valid during the call only; |cb| must not call the store.
+ * Returns 0, the callback's non-zero value, or KTX_ERR_STORE (also for a row that breaks
+ * the schema, e.g. a NULL topic in a hand-edited file).
  */
 int ktx__store_load_sequences(struct ktx__store *store, ktx__store_seq_cb cb, void *opaque);
 
-/* Forgets the sequence state of every partition (after a new producer id or epoch). */
+/*
+ * Forgets the sequence state of every partition of the identity (after a new producer id or
+ * epoch). Returns 0 or KTX_ERR_STORE.
+ */
 int ktx__store_reset_sequences(struct ktx__store *store);
 
 /*
@@ -254,12 +258,16 @@ int ktx__store_journal_discard(struct ktx__store *store, const char *topic, int3
 
 /*
  * Calls |cb| with |opaque| once per journaled batch in append order (so in append order per
- * partition). The struct and its pointers are valid during the call only.
- * Returns 0, the callback's non-zero value, or KTX_ERR_STORE.
+ * partition). The struct and its pointers are valid during the call only; |cb| must not
+ * call the store. Returns 0, the callback's non-zero value, or KTX_ERR_STORE (also for a row
+ * that breaks the schema).
  */
 int ktx__store_journal_load(struct ktx__store *store, ktx__store_batch_cb cb, void *opaque);
 
-/* Stores the number of journaled batches of |topic| |partition| in |*count|. */
+/*
+ * Stores the number of journaled batches of |topic| (borrowed) |partition| in |*count|.
+ * Returns 0, KTX_ERR_INVALID_ARG or KTX_ERR_STORE (then |*count| is 0).
+ */
 int ktx__store_journal_count(struct ktx__store *store, const char *topic, int32_t partition,
                              size_t *count);
 
