@@ -30,23 +30,6 @@ static bool list_offsets_version_ok(int16_t ver)
 
 /* ---- helpers ---- */
 
-/* Marks |w| failed: the structure handed to an encoder cannot be encoded. */
-static void fail_writer(struct ktx__writer *w)
-{
-    if (!w->err)
-        w->err = KTX_ERR_BAD_MSG;
-}
-
-/* Writes a non-nullable array count; a negative count, or elements missing behind a
- * positive one, fails the writer. */
-static void write_count(struct ktx__writer *w, int32_t n, const void *elems, bool flex)
-{
-    if (n < 0 || (n > 0 && elems == NULL))
-        fail_writer(w);
-    else
-        ktx__w_array_len(w, n, flex);
-}
-
 /* Encoded size of a compact nullable string. */
 static size_t compact_str_size(struct ktx__str s)
 {
@@ -55,60 +38,12 @@ static size_t compact_str_size(struct ktx__str s)
     return ktx__uvarint_size((uint32_t)s.len + 1) + (size_t)s.len;
 }
 
-/*
- * Reads a non-nullable array count (a null array fails |r|, as in Kafka) and allocates
- * its zeroed elements from |arena|. Returns the elements (NULL when empty or on failure).
- */
-static void *read_array(struct ktx__reader *r, struct ktx__arena *arena, bool flex, size_t min_wire,
-                        size_t elem_size, int32_t *count)
-{
-    int32_t n = ktx__r_array_len(r, flex, min_wire);
-    void *elems = NULL;
-    *count = 0;
-    if (n < 0)
-        ktx__r_fail(r);
-    if (n <= 0 || r->err)
-        return NULL;
-    elems = ktx__arena_alloc(arena, (size_t)n * elem_size);
-    if (elems == NULL)
-        ktx__r_fail(r);
-    else
-        *count = n;
-    return elems;
-}
-
-/*
- * Reads a tagged-field section from |r|, handing each field to |fn| with a sub-reader
- * over its payload. |fn| returns true when it knew the tag; a known field must consume
- * its payload exactly. Unknown tags are skipped. Fails |r| on tags out of order.
- */
-static void read_tags(struct ktx__reader *r, void *ctx,
-                      bool (*fn)(void *ctx, uint32_t tag, struct ktx__reader *sub))
-{
-    uint32_t n = ktx__r_uvarint(r);
-    int64_t last = -1;
-    for (uint32_t i = 0; i < n && !r->err; i++) {
-        uint32_t tag = 0;
-        struct ktx__reader sub;
-        ktx__r_tag(r, &tag, &sub);
-        if (r->err)
-            break;
-        if ((int64_t)tag <= last) {
-            ktx__r_fail(r);
-            break;
-        }
-        last = tag;
-        if (fn(ctx, tag, &sub) && ktx__r_finish(&sub) != 0)
-            ktx__r_fail(r);
-    }
-}
-
 /* ---- Fetch request: encoding ---- */
 
 static void write_fetch_topic(struct ktx__writer *w, int16_t ver, bool flex, const struct ktx__fetch_topic *topic)
 {
     ktx__w_string(w, topic->topic, flex);
-    write_count(w, topic->partitions_count, topic->partitions, flex);
+    ktx__w_array(w, topic->partitions, topic->partitions_count, flex, false);
     for (int32_t i = 0; i < topic->partitions_count && !w->err; i++) {
         const struct ktx__fetch_partition *part = &topic->partitions[i];
         ktx__w_i32(w, part->partition);
@@ -130,7 +65,7 @@ static void write_fetch_topic(struct ktx__writer *w, int16_t ver, bool flex, con
 static void write_forgotten_topic(struct ktx__writer *w, bool flex, const struct ktx__fetch_forgotten_topic *ft)
 {
     ktx__w_string(w, ft->topic, flex);
-    write_count(w, ft->partitions_count, ft->partitions, flex);
+    ktx__w_array(w, ft->partitions, ft->partitions_count, flex, false);
     for (int32_t i = 0; i < ft->partitions_count && !w->err; i++)
         ktx__w_i32(w, ft->partitions[i]);
     if (flex)
@@ -151,11 +86,11 @@ int ktx__proto_fetch_req_encode(struct ktx__writer *w, int16_t ver, const struct
         ktx__w_i32(w, req->session_id);
         ktx__w_i32(w, req->session_epoch);
     }
-    write_count(w, req->topics_count, req->topics, flex);
+    ktx__w_array(w, req->topics, req->topics_count, flex, false);
     for (int32_t i = 0; i < req->topics_count && !w->err; i++)
         write_fetch_topic(w, ver, flex, &req->topics[i]);
     if (ver >= 7) {
-        write_count(w, req->forgotten_topics_data_count, req->forgotten_topics_data, flex);
+        ktx__w_array(w, req->forgotten_topics_data, req->forgotten_topics_data_count, flex, false);
         for (int32_t i = 0; i < req->forgotten_topics_data_count && !w->err; i++)
             write_forgotten_topic(w, flex, &req->forgotten_topics_data[i]);
     }
@@ -178,8 +113,7 @@ static void read_fetch_topic(struct ktx__reader *r, int16_t ver, bool flex, stru
                              struct ktx__arena *arena)
 {
     topic->topic = ktx__r_string(r, flex);
-    topic->partitions = read_array(r, arena, flex, FETCH_PARTITION_MIN_WIRE, sizeof(*topic->partitions),
-                                   &topic->partitions_count);
+    topic->partitions = ktx__r_array(r, arena, flex, false, FETCH_PARTITION_MIN_WIRE, sizeof(*topic->partitions), &topic->partitions_count);
     for (int32_t i = 0; i < topic->partitions_count && !r->err; i++) {
         struct ktx__fetch_partition *part = &topic->partitions[i];
         part->partition = ktx__r_i32(r);
@@ -199,7 +133,7 @@ static void read_forgotten_topic(struct ktx__reader *r, bool flex, struct ktx__f
                                  struct ktx__arena *arena)
 {
     ft->topic = ktx__r_string(r, flex);
-    ft->partitions = read_array(r, arena, flex, INT32_WIRE, sizeof(*ft->partitions), &ft->partitions_count);
+    ft->partitions = ktx__r_array(r, arena, flex, false, INT32_WIRE, sizeof(*ft->partitions), &ft->partitions_count);
     for (int32_t i = 0; i < ft->partitions_count && !r->err; i++)
         ft->partitions[i] = ktx__r_i32(r);
     if (flex)
@@ -235,19 +169,17 @@ int ktx__proto_fetch_req_decode(const uint8_t *p, size_t len, int16_t ver, struc
         out->session_id = ktx__r_i32(&r);
         out->session_epoch = ktx__r_i32(&r);
     }
-    out->topics = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count && !r.err; i++)
         read_fetch_topic(&r, ver, flex, &out->topics[i], arena);
     if (ver >= 7) {
-        out->forgotten_topics_data = read_array(&r, arena, flex, TOPIC_MIN_WIRE,
-                                                sizeof(*out->forgotten_topics_data),
-                                                &out->forgotten_topics_data_count);
+        out->forgotten_topics_data = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->forgotten_topics_data), &out->forgotten_topics_data_count);
         for (int32_t i = 0; i < out->forgotten_topics_data_count && !r.err; i++)
             read_forgotten_topic(&r, flex, &out->forgotten_topics_data[i], arena);
     }
     out->rack_id = ver >= 11 ? ktx__r_string(&r, flex) : (struct ktx__str){ "", 0 };
     if (flex)
-        read_tags(&r, out, fetch_req_tag);
+        ktx__r_tags(&r, out, fetch_req_tag);
     return ktx__r_finish(&r);
 }
 
@@ -289,7 +221,7 @@ static void write_aborted_transactions(struct ktx__writer *w, bool flex,
     if (part->aborted_transactions_count < 0 ||
         (part->aborted_transactions_count > 0 && part->aborted_transactions == NULL)) {
         if (part->aborted_transactions_count > 0)
-            fail_writer(w);
+            ktx__w_fail(w);
         ktx__w_array_len(w, -1, flex);
         return;
     }
@@ -329,11 +261,11 @@ int ktx__proto_fetch_resp_encode(struct ktx__writer *w, int16_t ver, const struc
         ktx__w_i16(w, resp->error_code);
         ktx__w_i32(w, resp->session_id);
     }
-    write_count(w, resp->responses_count, resp->responses, flex);
+    ktx__w_array(w, resp->responses, resp->responses_count, flex, false);
     for (int32_t i = 0; i < resp->responses_count && !w->err; i++) {
         const struct ktx__fetch_topic_resp *topic = &resp->responses[i];
         ktx__w_string(w, topic->topic, flex);
-        write_count(w, topic->partitions_count, topic->partitions, flex);
+        ktx__w_array(w, topic->partitions, topic->partitions_count, flex, false);
         for (int32_t j = 0; j < topic->partitions_count && !w->err; j++)
             write_fetch_partition_resp(w, ver, flex, &topic->partitions[j]);
         if (flex)
@@ -405,7 +337,7 @@ static void read_fetch_partition_resp(struct ktx__reader *r, int16_t ver, bool f
     part->current_leader = (struct ktx__leader_id_and_epoch){ -1, -1 };
     part->snapshot_id = (struct ktx__fetch_snapshot_id){ -1, -1 };
     if (flex)
-        read_tags(r, part, fetch_partition_tag);
+        ktx__r_tags(r, part, fetch_partition_tag);
 }
 
 int ktx__proto_fetch_resp_decode(const uint8_t *p, size_t len, int16_t ver, struct ktx__fetch_resp *out,
@@ -422,12 +354,11 @@ int ktx__proto_fetch_resp_decode(const uint8_t *p, size_t len, int16_t ver, stru
         out->error_code = ktx__r_i16(&r);
         out->session_id = ktx__r_i32(&r);
     }
-    out->responses = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->responses), &out->responses_count);
+    out->responses = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->responses), &out->responses_count);
     for (int32_t i = 0; i < out->responses_count && !r.err; i++) {
         struct ktx__fetch_topic_resp *topic = &out->responses[i];
         topic->topic = ktx__r_string(&r, flex);
-        topic->partitions = read_array(&r, arena, flex, FETCH_PART_RESP_MIN_WIRE, sizeof(*topic->partitions),
-                                       &topic->partitions_count);
+        topic->partitions = ktx__r_array(&r, arena, flex, false, FETCH_PART_RESP_MIN_WIRE, sizeof(*topic->partitions), &topic->partitions_count);
         for (int32_t j = 0; j < topic->partitions_count && !r.err; j++)
             read_fetch_partition_resp(&r, ver, flex, &topic->partitions[j], arena);
         if (flex)
@@ -448,11 +379,11 @@ int ktx__proto_list_offsets_req_encode(struct ktx__writer *w, int16_t ver, const
     ktx__w_i32(w, req->replica_id);
     if (ver >= 2)
         ktx__w_i8(w, req->isolation_level);
-    write_count(w, req->topics_count, req->topics, flex);
+    ktx__w_array(w, req->topics, req->topics_count, flex, false);
     for (int32_t i = 0; i < req->topics_count && !w->err; i++) {
         const struct ktx__list_offsets_topic *topic = &req->topics[i];
         ktx__w_string(w, topic->name, flex);
-        write_count(w, topic->partitions_count, topic->partitions, flex);
+        ktx__w_array(w, topic->partitions, topic->partitions_count, flex, false);
         for (int32_t j = 0; j < topic->partitions_count && !w->err; j++) {
             const struct ktx__list_offsets_partition *part = &topic->partitions[j];
             ktx__w_i32(w, part->partition_index);
@@ -474,8 +405,7 @@ static void read_list_offsets_topic(struct ktx__reader *r, int16_t ver, bool fle
                                     struct ktx__list_offsets_topic *topic, struct ktx__arena *arena)
 {
     topic->name = ktx__r_string(r, flex);
-    topic->partitions = read_array(r, arena, flex, LO_PARTITION_MIN_WIRE, sizeof(*topic->partitions),
-                                   &topic->partitions_count);
+    topic->partitions = ktx__r_array(r, arena, flex, false, LO_PARTITION_MIN_WIRE, sizeof(*topic->partitions), &topic->partitions_count);
     for (int32_t i = 0; i < topic->partitions_count && !r->err; i++) {
         struct ktx__list_offsets_partition *part = &topic->partitions[i];
         part->partition_index = ktx__r_i32(r);
@@ -499,7 +429,7 @@ int ktx__proto_list_offsets_req_decode(const uint8_t *p, size_t len, int16_t ver
     ktx__r_init(&r, p, len);
     out->replica_id = ktx__r_i32(&r);
     out->isolation_level = ver >= 2 ? ktx__r_i8(&r) : 0;
-    out->topics = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count && !r.err; i++)
         read_list_offsets_topic(&r, ver, flex, &out->topics[i], arena);
     if (flex)
@@ -517,11 +447,11 @@ int ktx__proto_list_offsets_resp_encode(struct ktx__writer *w, int16_t ver,
     bool flex = ver >= KTX__LIST_OFFSETS_FLEX_VER;
     if (ver >= 2)
         ktx__w_i32(w, resp->throttle_time_ms);
-    write_count(w, resp->topics_count, resp->topics, flex);
+    ktx__w_array(w, resp->topics, resp->topics_count, flex, false);
     for (int32_t i = 0; i < resp->topics_count && !w->err; i++) {
         const struct ktx__list_offsets_topic_resp *topic = &resp->topics[i];
         ktx__w_string(w, topic->name, flex);
-        write_count(w, topic->partitions_count, topic->partitions, flex);
+        ktx__w_array(w, topic->partitions, topic->partitions_count, flex, false);
         for (int32_t j = 0; j < topic->partitions_count && !w->err; j++) {
             const struct ktx__list_offsets_partition_resp *part = &topic->partitions[j];
             ktx__w_i32(w, part->partition_index);
@@ -545,8 +475,7 @@ static void read_list_offsets_topic_resp(struct ktx__reader *r, int16_t ver, boo
                                          struct ktx__list_offsets_topic_resp *topic, struct ktx__arena *arena)
 {
     topic->name = ktx__r_string(r, flex);
-    topic->partitions = read_array(r, arena, flex, LO_PART_RESP_MIN_WIRE, sizeof(*topic->partitions),
-                                   &topic->partitions_count);
+    topic->partitions = ktx__r_array(r, arena, flex, false, LO_PART_RESP_MIN_WIRE, sizeof(*topic->partitions), &topic->partitions_count);
     for (int32_t i = 0; i < topic->partitions_count && !r->err; i++) {
         struct ktx__list_offsets_partition_resp *part = &topic->partitions[i];
         part->partition_index = ktx__r_i32(r);
@@ -571,7 +500,7 @@ int ktx__proto_list_offsets_resp_decode(const uint8_t *p, size_t len, int16_t ve
     struct ktx__reader r;
     ktx__r_init(&r, p, len);
     out->throttle_time_ms = ver >= 2 ? ktx__r_i32(&r) : 0;
-    out->topics = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count && !r.err; i++)
         read_list_offsets_topic_resp(&r, ver, flex, &out->topics[i], arena);
     if (flex)

@@ -33,11 +33,10 @@ static void r_tags(struct ktx__reader *r, bool flexible)
 static void w_of_req_topics(struct ktx__writer *w, const struct ktx__offset_fetch_req_topic *t,
                             int32_t n, bool flex, bool nullable)
 {
-    ktx__meta_w_array_len(w, n, flex, nullable);
+    ktx__w_array(w, t, n, flex, nullable);
     for (int32_t i = 0; i < n; i++) {
         ktx__w_string(w, t[i].name, flex);
-        ktx__meta_w_i32_array(w, t[i].partition_indexes, t[i].partition_indexes_count, flex,
-                              false);
+        ktx__w_i32_array(w, t[i].partition_indexes, t[i].partition_indexes_count, flex, false);
         w_tags(w, flex);
     }
 }
@@ -47,12 +46,12 @@ static struct ktx__offset_fetch_req_topic *r_of_req_topics(struct ktx__reader *r
                                                            bool nullable, int32_t *count)
 {
     struct ktx__offset_fetch_req_topic *t =
-        ktx__meta_r_array(r, arena, flex, nullable, flex ? 3 : 6, sizeof(*t), count);
+        ktx__r_array(r, arena, flex, nullable, flex ? 3 : 6, sizeof(*t), count);
 
     for (int32_t i = 0; i < *count; i++) {
         t[i].name = ktx__r_string(r, flex);
         t[i].partition_indexes =
-            ktx__meta_r_i32_array(r, arena, flex, false, &t[i].partition_indexes_count);
+            ktx__r_i32_array(r, arena, flex, false, &t[i].partition_indexes_count);
         r_tags(r, flex);
     }
     return t;
@@ -77,7 +76,7 @@ static void w_of_req_groups(struct ktx__writer *w, int16_t ver,
     struct ktx__offset_fetch_req_group single;
 
     if (req->groups_count > 0) {
-        ktx__meta_w_array_len(w, req->groups_count, true, false);
+        ktx__w_array(w, req->groups, req->groups_count, true, false);
         for (int32_t i = 0; i < req->groups_count; i++)
             w_of_req_group(w, ver, &req->groups[i]);
         return;
@@ -120,7 +119,7 @@ static void r_of_req_groups(struct ktx__reader *r, int16_t ver, struct ktx__aren
                             struct ktx__offset_fetch_req *out)
 {
     struct ktx__offset_fetch_req_group *g =
-        ktx__meta_r_array(r, arena, true, false, 3, sizeof(*g), &out->groups_count);
+        ktx__r_array(r, arena, true, false, 3, sizeof(*g), &out->groups_count);
 
     out->groups = g;
     for (int32_t i = 0; i < out->groups_count; i++) {
@@ -166,10 +165,10 @@ static void w_of_resp_topics(struct ktx__writer *w, int16_t ver,
 {
     bool flex = ver >= OF_FLEX;
 
-    ktx__meta_w_array_len(w, n, flex, false);
+    ktx__w_array(w, t, n, flex, false);
     for (int32_t i = 0; i < n; i++) {
         ktx__w_string(w, t[i].name, flex);
-        ktx__meta_w_array_len(w, t[i].partitions_count, flex, false);
+        ktx__w_array(w, t[i].partitions, t[i].partitions_count, flex, false);
         for (int32_t j = 0; j < t[i].partitions_count; j++) {
             const struct ktx__offset_fetch_resp_partition *part = &t[i].partitions[j];
             ktx__w_i32(w, part->partition_index);
@@ -203,7 +202,7 @@ int ktx__proto_offset_fetch_resp_encode(struct ktx__writer *w, int16_t ver,
         if (ver >= 2)
             ktx__w_i16(w, one ? g->error_code : resp->error_code);
     } else {
-        ktx__meta_w_array_len(w, resp->groups_count, true, false);
+        ktx__w_array(w, resp->groups, resp->groups_count, true, false);
         for (int32_t i = 0; i < resp->groups_count; i++) {
             ktx__w_string(w, g[i].group_id, true);
             w_of_resp_topics(w, ver, g[i].topics, g[i].topics_count);
@@ -234,12 +233,11 @@ static struct ktx__offset_fetch_resp_topic *r_of_resp_topics(struct ktx__reader 
 {
     bool flex = ver >= OF_FLEX;
     struct ktx__offset_fetch_resp_topic *t =
-        ktx__meta_r_array(r, arena, flex, false, flex ? 3 : 6, sizeof(*t), count);
+        ktx__r_array(r, arena, flex, false, flex ? 3 : 6, sizeof(*t), count);
 
     for (int32_t i = 0; i < *count; i++) {
         t[i].name = ktx__r_string(r, flex);
-        t[i].partitions = ktx__meta_r_array(r, arena, flex, false, flex ? 17 : 16,
-                                            sizeof(*t[i].partitions), &t[i].partitions_count);
+        t[i].partitions = ktx__r_array(r, arena, flex, false, flex ? 17 : 16, sizeof(*t[i].partitions), &t[i].partitions_count);
         for (int32_t j = 0; j < t[i].partitions_count; j++)
             r_of_resp_partition(r, ver, &t[i].partitions[j]);
         r_tags(r, flex);
@@ -266,7 +264,7 @@ int ktx__proto_offset_fetch_resp_decode(const uint8_t *p, size_t len, int16_t ve
         if (ver >= 2)
             out->error_code = ktx__r_i16(&r);
     } else {
-        g = ktx__meta_r_array(&r, arena, true, false, 5, sizeof(*g), &out->groups_count);
+        g = ktx__r_array(&r, arena, true, false, 5, sizeof(*g), &out->groups_count);
         out->groups = g;
         for (int32_t i = 0; i < out->groups_count; i++) {
             g[i].group_id = ktx__r_string(&r, true);
@@ -287,7 +285,7 @@ static void w_oc_req_topic(struct ktx__writer *w, int16_t ver,
     bool flex = ver >= OC_FLEX;
 
     ktx__w_string(w, t->name, flex);
-    ktx__meta_w_array_len(w, t->partitions_count, flex, false);
+    ktx__w_array(w, t->partitions, t->partitions_count, flex, false);
     for (int32_t j = 0; j < t->partitions_count; j++) {
         const struct ktx__offset_commit_req_partition *part = &t->partitions[j];
         ktx__w_i32(w, part->partition_index);
@@ -314,7 +312,7 @@ int ktx__proto_offset_commit_req_encode(struct ktx__writer *w, int16_t ver,
         ktx__w_nstring(w, req->group_instance_id, flex);
     if (ver <= 4)
         ktx__w_i64(w, req->retention_time_ms);
-    ktx__meta_w_array_len(w, req->topics_count, flex, false);
+    ktx__w_array(w, req->topics, req->topics_count, flex, false);
     for (int32_t i = 0; i < req->topics_count; i++)
         w_oc_req_topic(w, ver, &req->topics[i]);
     w_tags(w, flex);
@@ -328,8 +326,7 @@ static void r_oc_req_topic(struct ktx__reader *r, int16_t ver, struct ktx__arena
     struct ktx__offset_commit_req_partition *parts;
 
     t->name = ktx__r_string(r, flex);
-    parts = ktx__meta_r_array(r, arena, flex, false, 14, sizeof(*parts),
-                              &t->partitions_count);
+    parts = ktx__r_array(r, arena, flex, false, 14, sizeof(*parts), &t->partitions_count);
     t->partitions = parts;
     for (int32_t j = 0; j < t->partitions_count; j++) {
         parts[j].partition_index = ktx__r_i32(r);
@@ -361,8 +358,7 @@ int ktx__proto_offset_commit_req_decode(const uint8_t *p, size_t len, int16_t ve
         out->group_instance_id = ktx__r_nstring(&r, flex);
     if (ver <= 4)
         out->retention_time_ms = ktx__r_i64(&r);
-    out->topics = ktx__meta_r_array(&r, arena, flex, false, flex ? 3 : 6, sizeof(*out->topics),
-                                    &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, flex ? 3 : 6, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count; i++)
         r_oc_req_topic(&r, ver, arena, &out->topics[i]);
     r_tags(&r, flex);
@@ -378,11 +374,11 @@ int ktx__proto_offset_commit_resp_encode(struct ktx__writer *w, int16_t ver,
         return KTX_ERR_UNSUPPORTED;
     if (ver >= 3)
         ktx__w_i32(w, resp->throttle_time_ms);
-    ktx__meta_w_array_len(w, resp->topics_count, flex, false);
+    ktx__w_array(w, resp->topics, resp->topics_count, flex, false);
     for (int32_t i = 0; i < resp->topics_count; i++) {
         const struct ktx__offset_commit_resp_topic *t = &resp->topics[i];
         ktx__w_string(w, t->name, flex);
-        ktx__meta_w_array_len(w, t->partitions_count, flex, false);
+        ktx__w_array(w, t->partitions, t->partitions_count, flex, false);
         for (int32_t j = 0; j < t->partitions_count; j++) {
             ktx__w_i32(w, t->partitions[j].partition_index);
             ktx__w_i16(w, t->partitions[j].error_code);
@@ -400,7 +396,7 @@ static void r_oc_resp_topic(struct ktx__reader *r, bool flex, struct ktx__arena 
     struct ktx__offset_commit_resp_partition *parts;
 
     t->name = ktx__r_string(r, flex);
-    parts = ktx__meta_r_array(r, arena, flex, false, 6, sizeof(*parts), &t->partitions_count);
+    parts = ktx__r_array(r, arena, flex, false, 6, sizeof(*parts), &t->partitions_count);
     t->partitions = parts;
     for (int32_t j = 0; j < t->partitions_count; j++) {
         parts[j].partition_index = ktx__r_i32(r);
@@ -423,8 +419,7 @@ int ktx__proto_offset_commit_resp_decode(const uint8_t *p, size_t len, int16_t v
     ktx__r_init(&r, p, len);
     if (ver >= 3)
         out->throttle_time_ms = ktx__r_i32(&r);
-    out->topics = ktx__meta_r_array(&r, arena, flex, false, flex ? 3 : 6, sizeof(*out->topics),
-                                    &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, flex ? 3 : 6, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count; i++)
         r_oc_resp_topic(&r, flex, arena, &out->topics[i]);
     r_tags(&r, flex);

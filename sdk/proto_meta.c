@@ -1,6 +1,6 @@
 /*
- * Codecs for ApiVersions, Metadata and FindCoordinator, version negotiation, and the
- * array helpers shared with proto_sasl.c and proto_group.c. See proto_meta.h.
+ * Codecs for ApiVersions, Metadata and FindCoordinator, and version negotiation.
+ * See proto_meta.h; the array helpers are wire.h's.
  */
 #include "proto_meta.h"
 
@@ -24,78 +24,7 @@ enum {
     AV_TAG_ZK_MIGRATION_READY = 3,
 };
 
-/* ---- shared helpers ---- */
-
-void ktx__meta_w_fail(struct ktx__writer *w)
-{
-    if (w->err == 0)
-        w->err = KTX_ERR_BAD_MSG;
-}
-
-void *ktx__meta_r_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                        bool nullable, size_t min_wire, size_t elem_size, int32_t *count)
-{
-    int32_t n = ktx__r_array_len(r, flexible, min_wire < 1 ? 1 : min_wire);
-    void *elems;
-
-    if (n < 0 && !nullable)
-        ktx__r_fail(r);
-    *count = r->err ? 0 : n;
-    if (r->err || n <= 0)
-        return NULL;
-    elems = ktx__arena_alloc(arena, (size_t)n * elem_size);
-    if (elems == NULL) {
-        ktx__r_fail(r);
-        *count = 0;
-    }
-    return elems;
-}
-
-void ktx__meta_w_array_len(struct ktx__writer *w, int32_t n, bool flexible, bool nullable)
-{
-    if (n < 0 && !nullable) {
-        ktx__meta_w_fail(w);
-        return;
-    }
-    ktx__w_array_len(w, n < 0 ? -1 : n, flexible);
-}
-
-int32_t *ktx__meta_r_i32_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                               bool nullable, int32_t *count)
-{
-    int32_t *v = ktx__meta_r_array(r, arena, flexible, nullable, 4, sizeof(*v), count);
-
-    for (int32_t i = 0; i < *count; i++)
-        v[i] = ktx__r_i32(r);
-    return v;
-}
-
-void ktx__meta_w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t n, bool flexible,
-                           bool nullable)
-{
-    ktx__meta_w_array_len(w, n, flexible, nullable);
-    for (int32_t i = 0; i < n; i++)
-        ktx__w_i32(w, v[i]);
-}
-
-struct ktx__str *ktx__meta_r_str_array(struct ktx__reader *r, struct ktx__arena *arena,
-                                       bool flexible, int32_t *count)
-{
-    struct ktx__str *v =
-        ktx__meta_r_array(r, arena, flexible, false, flexible ? 1 : 2, sizeof(*v), count);
-
-    for (int32_t i = 0; i < *count; i++)
-        v[i] = ktx__r_string(r, flexible);
-    return v;
-}
-
-void ktx__meta_w_str_array(struct ktx__writer *w, const struct ktx__str *v, int32_t n,
-                           bool flexible)
-{
-    ktx__meta_w_array_len(w, n, flexible, false);
-    for (int32_t i = 0; i < n; i++)
-        ktx__w_string(w, v[i], flexible);
-}
+/* ---- tagged-field helpers ---- */
 
 /* Writes the tagged-field section of a flexible structure that carries no known tags. */
 static void w_tags(struct ktx__writer *w, bool flexible)
@@ -147,7 +76,7 @@ int ktx__proto_api_versions_req_decode(const uint8_t *p, size_t len, int16_t ver
 
 static void w_supported_features(struct ktx__writer *w, const struct ktx__api_versions_resp *resp)
 {
-    ktx__meta_w_array_len(w, resp->supported_features_count, true, false);
+    ktx__w_array(w, resp->supported_features, resp->supported_features_count, true, false);
     for (int32_t i = 0; i < resp->supported_features_count; i++) {
         const struct ktx__supported_feature *f = &resp->supported_features[i];
         ktx__w_string(w, f->name, true);
@@ -159,7 +88,7 @@ static void w_supported_features(struct ktx__writer *w, const struct ktx__api_ve
 
 static void w_finalized_features(struct ktx__writer *w, const struct ktx__api_versions_resp *resp)
 {
-    ktx__meta_w_array_len(w, resp->finalized_features_count, true, false);
+    ktx__w_array(w, resp->finalized_features, resp->finalized_features_count, true, false);
     for (int32_t i = 0; i < resp->finalized_features_count; i++) {
         const struct ktx__finalized_feature *f = &resp->finalized_features[i];
         ktx__w_string(w, f->name, true);
@@ -224,7 +153,7 @@ int ktx__proto_api_versions_resp_encode(struct ktx__writer *w, int16_t ver,
     if (ver < AV_MIN || ver > AV_MAX)
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i16(w, resp->error_code);
-    ktx__meta_w_array_len(w, resp->api_keys_count, flex, false);
+    ktx__w_array(w, resp->api_keys, resp->api_keys_count, flex, false);
     for (int32_t i = 0; i < resp->api_keys_count; i++) {
         ktx__w_i16(w, resp->api_keys[i].api_key);
         ktx__w_i16(w, resp->api_keys[i].min_version);
@@ -242,7 +171,7 @@ static void r_supported_features(struct ktx__reader *r, struct ktx__api_versions
                                  struct ktx__arena *arena)
 {
     struct ktx__supported_feature *f =
-        ktx__meta_r_array(r, arena, true, false, 6, sizeof(*f), &out->supported_features_count);
+        ktx__r_array(r, arena, true, false, 6, sizeof(*f), &out->supported_features_count);
 
     out->supported_features = f;
     for (int32_t i = 0; i < out->supported_features_count; i++) {
@@ -257,7 +186,7 @@ static void r_finalized_features(struct ktx__reader *r, struct ktx__api_versions
                                  struct ktx__arena *arena)
 {
     struct ktx__finalized_feature *f =
-        ktx__meta_r_array(r, arena, true, false, 6, sizeof(*f), &out->finalized_features_count);
+        ktx__r_array(r, arena, true, false, 6, sizeof(*f), &out->finalized_features_count);
 
     out->finalized_features = f;
     for (int32_t i = 0; i < out->finalized_features_count; i++) {
@@ -315,7 +244,7 @@ int ktx__proto_api_versions_resp_decode(const uint8_t *p, size_t len, int16_t ve
     out->finalized_features_epoch = -1;
     ktx__r_init(&r, p, len);
     out->error_code = ktx__r_i16(&r);
-    k = ktx__meta_r_array(&r, arena, flex, false, flex ? 7 : 6, sizeof(*k), &out->api_keys_count);
+    k = ktx__r_array(&r, arena, flex, false, flex ? 7 : 6, sizeof(*k), &out->api_keys_count);
     out->api_keys = k;
     for (int32_t i = 0; i < out->api_keys_count; i++) {
         k[i].api_key = ktx__r_i16(&r);
@@ -383,7 +312,7 @@ int ktx__proto_metadata_req_encode(struct ktx__writer *w, int16_t ver,
 
     if (ver < MD_MIN || ver > MD_MAX)
         return KTX_ERR_UNSUPPORTED;
-    ktx__meta_w_array_len(w, req->topics_count, flex, true);
+    ktx__w_array(w, req->topics, req->topics_count, flex, true);
     for (int32_t i = 0; i < req->topics_count; i++) {
         if (ver >= 10) {
             ktx__w_uuid(w, req->topics[i].topic_id);
@@ -415,8 +344,7 @@ int ktx__proto_metadata_req_decode(const uint8_t *p, size_t len, int16_t ver,
     memset(out, 0, sizeof(*out));
     out->allow_auto_topic_creation = true;
     ktx__r_init(&r, p, len);
-    t = ktx__meta_r_array(&r, arena, flex, true, ver >= 10 ? 18 : 2,
-                          sizeof(*t), &out->topics_count);
+    t = ktx__r_array(&r, arena, flex, true, ver >= 10 ? 18 : 2, sizeof(*t), &out->topics_count);
     out->topics = t;
     for (int32_t i = 0; i < out->topics_count; i++) {
         if (ver >= 10) {
@@ -458,11 +386,10 @@ static void w_md_partition(struct ktx__writer *w, int16_t ver,
     ktx__w_i32(w, part->leader_id);
     if (ver >= 7)
         ktx__w_i32(w, part->leader_epoch);
-    ktx__meta_w_i32_array(w, part->replica_nodes, part->replica_nodes_count, flex, false);
-    ktx__meta_w_i32_array(w, part->isr_nodes, part->isr_nodes_count, flex, false);
+    ktx__w_i32_array(w, part->replica_nodes, part->replica_nodes_count, flex, false);
+    ktx__w_i32_array(w, part->isr_nodes, part->isr_nodes_count, flex, false);
     if (ver >= 5)
-        ktx__meta_w_i32_array(w, part->offline_replicas, part->offline_replicas_count, flex,
-                              false);
+        ktx__w_i32_array(w, part->offline_replicas, part->offline_replicas_count, flex, false);
     w_tags(w, flex);
 }
 
@@ -478,7 +405,7 @@ static void w_md_topic(struct ktx__writer *w, int16_t ver, const struct ktx__met
     if (ver >= 10)
         ktx__w_uuid(w, t->topic_id);
     ktx__w_bool(w, t->is_internal);
-    ktx__meta_w_array_len(w, t->partitions_count, flex, false);
+    ktx__w_array(w, t->partitions, t->partitions_count, flex, false);
     for (int32_t i = 0; i < t->partitions_count; i++)
         w_md_partition(w, ver, &t->partitions[i]);
     if (ver >= 8)
@@ -495,13 +422,13 @@ int ktx__proto_metadata_resp_encode(struct ktx__writer *w, int16_t ver,
         return KTX_ERR_UNSUPPORTED;
     if (ver >= 3)
         ktx__w_i32(w, resp->throttle_time_ms);
-    ktx__meta_w_array_len(w, resp->brokers_count, flex, false);
+    ktx__w_array(w, resp->brokers, resp->brokers_count, flex, false);
     for (int32_t i = 0; i < resp->brokers_count; i++)
         w_md_broker(w, ver, &resp->brokers[i]);
     if (ver >= 2)
         ktx__w_nstring(w, resp->cluster_id, flex);
     ktx__w_i32(w, resp->controller_id);
-    ktx__meta_w_array_len(w, resp->topics_count, flex, false);
+    ktx__w_array(w, resp->topics, resp->topics_count, flex, false);
     for (int32_t i = 0; i < resp->topics_count; i++)
         w_md_topic(w, ver, &resp->topics[i]);
     if (ver >= 8 && ver <= 10)
@@ -530,11 +457,11 @@ static void r_md_partition(struct ktx__reader *r, int16_t ver, struct ktx__arena
     part->partition_index = ktx__r_i32(r);
     part->leader_id = ktx__r_i32(r);
     part->leader_epoch = ver >= 7 ? ktx__r_i32(r) : -1;
-    part->replica_nodes = ktx__meta_r_i32_array(r, arena, flex, false, &part->replica_nodes_count);
-    part->isr_nodes = ktx__meta_r_i32_array(r, arena, flex, false, &part->isr_nodes_count);
+    part->replica_nodes = ktx__r_i32_array(r, arena, flex, false, &part->replica_nodes_count);
+    part->isr_nodes = ktx__r_i32_array(r, arena, flex, false, &part->isr_nodes_count);
     if (ver >= 5)
         part->offline_replicas =
-            ktx__meta_r_i32_array(r, arena, flex, false, &part->offline_replicas_count);
+            ktx__r_i32_array(r, arena, flex, false, &part->offline_replicas_count);
     r_tags(r, flex);
 }
 
@@ -549,8 +476,7 @@ static void r_md_topic(struct ktx__reader *r, int16_t ver, struct ktx__arena *ar
     if (ver >= 10)
         t->topic_id = ktx__r_uuid(r);
     t->is_internal = ktx__r_bool(r);
-    parts = ktx__meta_r_array(r, arena, flex, false, flex ? 13 : 18, sizeof(*parts),
-                              &t->partitions_count);
+    parts = ktx__r_array(r, arena, flex, false, flex ? 13 : 18, sizeof(*parts), &t->partitions_count);
     t->partitions = parts;
     for (int32_t i = 0; i < t->partitions_count; i++)
         r_md_partition(r, ver, arena, &parts[i]);
@@ -572,15 +498,13 @@ int ktx__proto_metadata_resp_decode(const uint8_t *p, size_t len, int16_t ver,
     ktx__r_init(&r, p, len);
     if (ver >= 3)
         out->throttle_time_ms = ktx__r_i32(&r);
-    out->brokers = ktx__meta_r_array(&r, arena, flex, false, flex ? 11 : 12,
-                                     sizeof(*out->brokers), &out->brokers_count);
+    out->brokers = ktx__r_array(&r, arena, flex, false, flex ? 11 : 12, sizeof(*out->brokers), &out->brokers_count);
     for (int32_t i = 0; i < out->brokers_count; i++)
         r_md_broker(&r, ver, &out->brokers[i]);
     if (ver >= 2)
         out->cluster_id = ktx__r_nstring(&r, flex);
     out->controller_id = ktx__r_i32(&r);
-    out->topics = ktx__meta_r_array(&r, arena, flex, false, flex ? 6 : 9, sizeof(*out->topics),
-                                    &out->topics_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, flex ? 6 : 9, sizeof(*out->topics), &out->topics_count);
     for (int32_t i = 0; i < out->topics_count; i++)
         r_md_topic(&r, ver, arena, &out->topics[i]);
     if (ver >= 8 && ver <= 10)
@@ -607,7 +531,7 @@ int ktx__proto_find_coordinator_req_encode(struct ktx__writer *w, int16_t ver,
     } else {
         ktx__w_i8(w, req->key_type);
         if (req->coordinator_keys_count > 0) {
-            ktx__meta_w_str_array(w, req->coordinator_keys, req->coordinator_keys_count, flex);
+            ktx__w_str_array(w, req->coordinator_keys, req->coordinator_keys_count, flex);
         } else {
             ktx__w_array_len(w, 1, flex);
             ktx__w_string(w, req->key, flex);
@@ -634,7 +558,7 @@ int ktx__proto_find_coordinator_req_decode(const uint8_t *p, size_t len, int16_t
     } else {
         out->key_type = ktx__r_i8(&r);
         out->coordinator_keys =
-            ktx__meta_r_str_array(&r, arena, flex, &out->coordinator_keys_count);
+            ktx__r_str_array(&r, arena, flex, &out->coordinator_keys_count);
     }
     r_tags(&r, flex);
     return ktx__r_finish(&r);
@@ -680,7 +604,7 @@ int ktx__proto_find_coordinator_resp_encode(struct ktx__writer *w, int16_t ver,
         w_fc_single(w, flex, resp->error_code, resp->error_message, resp->node_id, resp->host,
                     resp->port);
     } else {
-        ktx__meta_w_array_len(w, resp->coordinators_count, true, false);
+        ktx__w_array(w, resp->coordinators, resp->coordinators_count, true, false);
         for (int32_t i = 0; i < resp->coordinators_count; i++)
             w_fc_coordinator(w, &resp->coordinators[i]);
     }
@@ -719,9 +643,7 @@ int ktx__proto_find_coordinator_resp_decode(const uint8_t *p, size_t len, int16_
         out->host = ktx__r_string(&r, flex);
         out->port = ktx__r_i32(&r);
     } else {
-        out->coordinators = ktx__meta_r_array(&r, arena, true, false, 14,
-                                              sizeof(*out->coordinators),
-                                              &out->coordinators_count);
+        out->coordinators = ktx__r_array(&r, arena, true, false, 14, sizeof(*out->coordinators), &out->coordinators_count);
         for (int32_t i = 0; i < out->coordinators_count; i++)
             r_fc_coordinator(&r, &out->coordinators[i]);
     }

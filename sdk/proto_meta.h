@@ -220,37 +220,6 @@ int ktx__proto_find_coordinator_resp_decode(const uint8_t *p, size_t len, int16_
                                             struct ktx__find_coordinator_resp *out,
                                             struct ktx__arena *arena);
 
-/* ------------------------------------------------------------------------------------ */
-/* Helpers shared by proto_meta.c, proto_sasl.c and proto_group.c. */
-
-/* Fails |w| with KTX_ERR_BAD_MSG (a value the version cannot carry) unless it already
- * failed. */
-void ktx__meta_w_fail(struct ktx__writer *w);
-
-/*
- * Reads an array length and allocates that many zeroed elements of |elem_size| from
- * |arena|. |min_wire| is the smallest encoding of one element (at least 1), so that a
- * hostile count fails before any allocation. Stores the count in |*count|: -1 for a null
- * array when |nullable|, else a null array fails the reader. Returns the elements (NULL
- * for an empty or null array, or on failure, in which case |r| is failed and the count 0).
- */
-void *ktx__meta_r_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                        bool nullable, size_t min_wire, size_t elem_size, int32_t *count);
-/* Writes the length |n| of an array (-1 = null); a null non-|nullable| array fails |w|. */
-void ktx__meta_w_array_len(struct ktx__writer *w, int32_t n, bool flexible, bool nullable);
-
-/* An array of int32 (e.g. replica ids or partition indexes), read as above. */
-int32_t *ktx__meta_r_i32_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                               bool nullable, int32_t *count);
-void ktx__meta_w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t n, bool flexible,
-                           bool nullable);
-
-/* A non-nullable array of non-nullable strings; the strings point into the input. */
-struct ktx__str *ktx__meta_r_str_array(struct ktx__reader *r, struct ktx__arena *arena,
-                                       bool flexible, int32_t *count);
-void ktx__meta_w_str_array(struct ktx__writer *w, const struct ktx__str *v, int32_t n,
-                           bool flexible);
-
 extern const struct ktx__proto_codec ktx__proto_codec_api_versions;
 extern const struct ktx__proto_codec ktx__proto_codec_metadata;
 extern const struct ktx__proto_codec ktx__proto_codec_find_coordinator;

@@ -23,23 +23,6 @@ static bool is_flex(int16_t ver)
     return ver >= KTX__PRODUCE_FLEX_VER;
 }
 
-/* Marks |w| failed: the structure handed to an encoder cannot be encoded. */
-static void fail_writer(struct ktx__writer *w)
-{
-    if (!w->err)
-        w->err = KTX_ERR_BAD_MSG;
-}
-
-/* Writes a non-nullable array count; a negative count, or elements missing behind a
- * positive one, fails the writer. */
-static void write_count(struct ktx__writer *w, int32_t n, const void *elems, bool flex)
-{
-    if (n < 0 || (n > 0 && elems == NULL))
-        fail_writer(w);
-    else
-        ktx__w_array_len(w, n, flex);
-}
-
 /* Encoded size of a string (|nullable| or not; a null one is sized as null). */
 static size_t str_size(struct ktx__str s, bool flex)
 {
@@ -52,54 +35,6 @@ static size_t str_size(struct ktx__str s, bool flex)
 static size_t count_size(int32_t n, bool flex)
 {
     return flex ? ktx__uvarint_size(n < 0 ? 0 : (uint32_t)n + 1) : 4;
-}
-
-/*
- * Reads a tagged-field section from |r|, handing each field to |fn| with a sub-reader
- * over its payload. |fn| returns true when it knew the tag; a known field must consume
- * its payload exactly. Unknown tags are skipped. Fails |r| on tags out of order.
- */
-static void read_tags(struct ktx__reader *r, void *ctx,
-                      bool (*fn)(void *ctx, uint32_t tag, struct ktx__reader *sub))
-{
-    uint32_t n = ktx__r_uvarint(r);
-    int64_t last = -1;
-    for (uint32_t i = 0; i < n && !r->err; i++) {
-        uint32_t tag = 0;
-        struct ktx__reader sub;
-        ktx__r_tag(r, &tag, &sub);
-        if (r->err)
-            break;
-        if ((int64_t)tag <= last) {
-            ktx__r_fail(r);
-            break;
-        }
-        last = tag;
-        if (fn(ctx, tag, &sub) && ktx__r_finish(&sub) != 0)
-            ktx__r_fail(r);
-    }
-}
-
-/*
- * Reads a non-nullable array count (a null array fails |r|, as in Kafka) and allocates
- * its zeroed elements from |arena|. Returns the elements (NULL when empty or on failure).
- */
-static void *read_array(struct ktx__reader *r, struct ktx__arena *arena, bool flex, size_t min_wire,
-                        size_t elem_size, int32_t *count)
-{
-    int32_t n = ktx__r_array_len(r, flex, min_wire);
-    void *elems = NULL;
-    *count = 0;
-    if (n < 0)
-        ktx__r_fail(r);
-    if (n <= 0 || r->err)
-        return NULL;
-    elems = ktx__arena_alloc(arena, (size_t)n * elem_size);
-    if (elems == NULL)
-        ktx__r_fail(r);
-    else
-        *count = n;
-    return elems;
 }
 
 /* ---- request ---- */
@@ -149,7 +84,7 @@ int ktx__proto_produce_req_begin(struct ktx__writer *w, int16_t ver, struct ktx_
     ktx__w_i16(w, acks);
     ktx__w_i32(w, timeout_ms);
     if (topic_count < 0)
-        fail_writer(w);
+        ktx__w_fail(w);
     else
         ktx__w_array_len(w, topic_count, flex);
     return w->err;
@@ -161,7 +96,7 @@ void ktx__proto_produce_req_topic_begin(struct ktx__writer *w, int16_t ver, stru
     bool flex = is_flex(ver);
     ktx__w_string(w, name, flex);
     if (partition_count < 0)
-        fail_writer(w);
+        ktx__w_fail(w);
     else
         ktx__w_array_len(w, partition_count, flex);
 }
@@ -196,12 +131,12 @@ int ktx__proto_produce_req_encode(struct ktx__writer *w, int16_t ver, const stru
     ktx__proto_produce_req_begin(w, ver, req->transactional_id, req->acks, req->timeout_ms,
                                  req->topic_data_count);
     if (req->topic_data_count > 0 && req->topic_data == NULL)
-        fail_writer(w);
+        ktx__w_fail(w);
     for (int32_t i = 0; i < req->topic_data_count && !w->err; i++) {
         const struct ktx__produce_topic_data *td = &req->topic_data[i];
         ktx__proto_produce_req_topic_begin(w, ver, td->name, td->partition_data_count);
         if (td->partition_data_count > 0 && td->partition_data == NULL)
-            fail_writer(w);
+            ktx__w_fail(w);
         for (int32_t j = 0; j < td->partition_data_count && !w->err; j++)
             ktx__proto_produce_req_partition(w, ver, td->partition_data[j].index,
                                              td->partition_data[j].records);
@@ -222,8 +157,7 @@ static void read_topic_data(struct ktx__reader *r, bool flex, struct ktx__produc
                             struct ktx__arena *arena)
 {
     td->name = ktx__r_string(r, flex);
-    td->partition_data = read_array(r, arena, flex, PARTITION_MIN_WIRE,
-                                            sizeof(*td->partition_data), &td->partition_data_count);
+    td->partition_data = ktx__r_array(r, arena, flex, false, PARTITION_MIN_WIRE, sizeof(*td->partition_data), &td->partition_data_count);
     for (int32_t i = 0; i < td->partition_data_count && !r->err; i++)
         read_partition_data(r, flex, &td->partition_data[i]);
     if (flex)
@@ -242,8 +176,7 @@ int ktx__proto_produce_req_decode(const uint8_t *p, size_t len, int16_t ver,
     out->transactional_id = ktx__r_nstring(&r, flex);
     out->acks = ktx__r_i16(&r);
     out->timeout_ms = ktx__r_i32(&r);
-    out->topic_data = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->topic_data),
-                                         &out->topic_data_count);
+    out->topic_data = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->topic_data), &out->topic_data_count);
     for (int32_t i = 0; i < out->topic_data_count && !r.err; i++)
         read_topic_data(&r, flex, &out->topic_data[i], arena);
     if (flex)
@@ -282,7 +215,7 @@ static void write_partition_resp(struct ktx__writer *w, int16_t ver, bool flex,
     if (ver >= 5)
         ktx__w_i64(w, pr->log_start_offset);
     if (ver >= 8) {
-        write_count(w, pr->record_errors_count, pr->record_errors, flex);
+        ktx__w_array(w, pr->record_errors, pr->record_errors_count, flex, false);
         for (int32_t i = 0; i < pr->record_errors_count && !w->err; i++) {
             ktx__w_i32(w, pr->record_errors[i].batch_index);
             ktx__w_nstring(w, pr->record_errors[i].batch_index_error_message, flex);
@@ -314,7 +247,7 @@ static void write_resp_tags(struct ktx__writer *w, const struct ktx__produce_res
         return;
     }
     if (resp->node_endpoints == NULL) {
-        fail_writer(w);
+        ktx__w_fail(w);
         return;
     }
     ktx__w_uvarint(w, 1); /* one tagged field */
@@ -336,11 +269,11 @@ int ktx__proto_produce_resp_encode(struct ktx__writer *w, int16_t ver, const str
     if (!version_ok(ver))
         return KTX_ERR_UNSUPPORTED;
     bool flex = is_flex(ver);
-    write_count(w, resp->responses_count, resp->responses, flex);
+    ktx__w_array(w, resp->responses, resp->responses_count, flex, false);
     for (int32_t i = 0; i < resp->responses_count && !w->err; i++) {
         const struct ktx__produce_topic_resp *tr = &resp->responses[i];
         ktx__w_string(w, tr->name, flex);
-        write_count(w, tr->partition_responses_count, tr->partition_responses, flex);
+        ktx__w_array(w, tr->partition_responses, tr->partition_responses_count, flex, false);
         for (int32_t j = 0; j < tr->partition_responses_count && !w->err; j++)
             write_partition_resp(w, ver, flex, &tr->partition_responses[j]);
         if (flex)
@@ -370,8 +303,7 @@ static bool partition_tag(void *ctx, uint32_t tag, struct ktx__reader *sub)
 static void read_record_errors(struct ktx__reader *r, bool flex, struct ktx__produce_partition_resp *pr,
                                struct ktx__arena *arena)
 {
-    pr->record_errors = read_array(r, arena, flex, RECORD_ERROR_MIN_WIRE,
-                                           sizeof(*pr->record_errors), &pr->record_errors_count);
+    pr->record_errors = ktx__r_array(r, arena, flex, false, RECORD_ERROR_MIN_WIRE, sizeof(*pr->record_errors), &pr->record_errors_count);
     for (int32_t i = 0; i < pr->record_errors_count && !r->err; i++) {
         pr->record_errors[i].batch_index = ktx__r_i32(r);
         pr->record_errors[i].batch_index_error_message = ktx__r_nstring(r, flex);
@@ -395,7 +327,7 @@ static void read_partition_resp(struct ktx__reader *r, int16_t ver, bool flex,
     }
     pr->current_leader = (struct ktx__leader_id_and_epoch){ -1, -1 };
     if (ver >= 10)
-        read_tags(r, pr, partition_tag);
+        ktx__r_tags(r, pr, partition_tag);
     else if (flex)
         ktx__r_tags_skip(r);
 }
@@ -411,8 +343,7 @@ static bool resp_tag(void *ctx, uint32_t tag, struct ktx__reader *sub)
     struct ktx__produce_resp *resp = c->resp;
     if (tag != 0)
         return false;
-    resp->node_endpoints = read_array(sub, c->arena, true, NODE_MIN_WIRE,
-                                              sizeof(*resp->node_endpoints), &resp->node_endpoints_count);
+    resp->node_endpoints = ktx__r_array(sub, c->arena, true, false, NODE_MIN_WIRE, sizeof(*resp->node_endpoints), &resp->node_endpoints_count);
     for (int32_t i = 0; i < resp->node_endpoints_count && !sub->err; i++) {
         struct ktx__node_endpoint *node = &resp->node_endpoints[i];
         node->node_id = ktx__r_i32(sub);
@@ -433,14 +364,11 @@ int ktx__proto_produce_resp_decode(const uint8_t *p, size_t len, int16_t ver,
     bool flex = is_flex(ver);
     struct ktx__reader r;
     ktx__r_init(&r, p, len);
-    out->responses = read_array(&r, arena, flex, TOPIC_MIN_WIRE, sizeof(*out->responses),
-                                        &out->responses_count);
+    out->responses = ktx__r_array(&r, arena, flex, false, TOPIC_MIN_WIRE, sizeof(*out->responses), &out->responses_count);
     for (int32_t i = 0; i < out->responses_count && !r.err; i++) {
         struct ktx__produce_topic_resp *tr = &out->responses[i];
         tr->name = ktx__r_string(&r, flex);
-        tr->partition_responses = read_array(&r, arena, flex, PART_RESP_MIN_WIRE,
-                                                     sizeof(*tr->partition_responses),
-                                                     &tr->partition_responses_count);
+        tr->partition_responses = ktx__r_array(&r, arena, flex, false, PART_RESP_MIN_WIRE, sizeof(*tr->partition_responses), &tr->partition_responses_count);
         for (int32_t j = 0; j < tr->partition_responses_count && !r.err; j++)
             read_partition_resp(&r, ver, flex, &tr->partition_responses[j], arena);
         if (flex)
@@ -449,7 +377,7 @@ int ktx__proto_produce_resp_decode(const uint8_t *p, size_t len, int16_t ver,
     out->throttle_time_ms = ktx__r_i32(&r);
     if (ver >= 10) {
         struct resp_tag_ctx ctx = { out, arena };
-        read_tags(&r, &ctx, resp_tag);
+        ktx__r_tags(&r, &ctx, resp_tag);
     } else if (flex) {
         ktx__r_tags_skip(&r);
     }

@@ -45,7 +45,7 @@ int ktx__proto_sasl_handshake_resp_encode(struct ktx__writer *w, int16_t ver,
     if (ver < HS_MIN || ver > HS_MAX)
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i16(w, resp->error_code);
-    ktx__meta_w_str_array(w, resp->mechanisms, resp->mechanisms_count, false);
+    ktx__w_str_array(w, resp->mechanisms, resp->mechanisms_count, false);
     return w->err;
 }
 
@@ -60,7 +60,7 @@ int ktx__proto_sasl_handshake_resp_decode(const uint8_t *p, size_t len, int16_t 
     memset(out, 0, sizeof(*out));
     ktx__r_init(&r, p, len);
     out->error_code = ktx__r_i16(&r);
-    out->mechanisms = ktx__meta_r_str_array(&r, arena, false, &out->mechanisms_count);
+    out->mechanisms = ktx__r_str_array(&r, arena, false, &out->mechanisms_count);
     return ktx__r_finish(&r);
 }
 

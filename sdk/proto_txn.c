@@ -44,78 +44,6 @@ static bool ver_ok(int16_t ver, int16_t max)
     return ver >= 0 && ver <= max;
 }
 
-/* Marks |w| failed with KTX_ERR_BAD_MSG unless it already carries an error. */
-static void w_fail(struct ktx__writer *w)
-{
-    if (!w->err)
-        w->err = KTX_ERR_BAD_MSG;
-}
-
-/*
- * Writes the header of a non-nullable array of |count| elements at |elems|. Fails |w| and
- * returns false when the pair is not encodable (negative count, or elements missing); the
- * caller then skips the elements.
- */
-static bool w_array(struct ktx__writer *w, const void *elems, int32_t count, bool flex)
-{
-    if (count < 0 || (count > 0 && elems == NULL)) {
-        w_fail(w);
-        return false;
-    }
-    ktx__w_array_len(w, count, flex);
-    return true;
-}
-
-/*
- * Reads the header of a non-nullable array and allocates its zeroed elements from
- * |arena|. Stores the count in |*count| (0 on failure) and returns the elements, or NULL
- * for an empty array or on failure. A null array, a count the remaining bytes cannot hold
- * (at |min_wire| bytes per element) or an exhausted arena fail |r|.
- */
-static void *r_array(struct ktx__reader *r, struct ktx__arena *arena, bool flex,
-                     size_t min_wire, size_t elem_size, int32_t *count)
-{
-    int32_t n = ktx__r_array_len(r, flex, min_wire);
-    void *elems;
-
-    *count = 0;
-    if (r->err)
-        return NULL;
-    if (n < 0) {
-        ktx__r_fail(r);
-        return NULL;
-    }
-    if (n == 0)
-        return NULL;
-    elems = ktx__arena_alloc(arena, (size_t)n * elem_size);
-    if (elems == NULL) {
-        ktx__r_fail(r);
-        return NULL;
-    }
-    *count = n;
-    return elems;
-}
-
-/* Writes a non-nullable []int32. */
-static void w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t count, bool flex)
-{
-    if (!w_array(w, v, count, flex))
-        return;
-    for (int32_t i = 0; i < count; i++)
-        ktx__w_i32(w, v[i]);
-}
-
-/* Reads a non-nullable []int32 into |arena|; the count goes to |*count|. */
-static int32_t *r_i32_array(struct ktx__reader *r, struct ktx__arena *arena, bool flex,
-                            int32_t *count)
-{
-    int32_t *v = r_array(r, arena, flex, WIRE_I32, sizeof(*v), count);
-
-    for (int32_t i = 0; i < *count; i++)
-        v[i] = ktx__r_i32(r);
-    return v;
-}
-
 /* Ends a struct: flexible versions append an empty tagged-field section. */
 static void w_tags(struct ktx__writer *w, bool flex)
 {
@@ -216,11 +144,11 @@ int ktx__proto_add_partitions_to_txn_req_encode(struct ktx__writer *w, int16_t v
     ktx__w_string(w, req->transactional_id, flex);
     ktx__w_i64(w, req->producer_id);
     ktx__w_i16(w, req->producer_epoch);
-    if (w_array(w, req->topics, req->topic_count, flex)) {
+    if (ktx__w_array(w, req->topics, req->topic_count, flex, false)) {
         for (int32_t i = 0; i < req->topic_count; i++) {
             const struct ktx__add_partitions_to_txn_topic *topic = &req->topics[i];
             ktx__w_string(w, topic->name, flex);
-            w_i32_array(w, topic->partitions, topic->partition_count, flex);
+            ktx__w_i32_array(w, topic->partitions, topic->partition_count, flex, false);
             w_tags(w, flex);
         }
     }
@@ -242,12 +170,11 @@ int ktx__proto_add_partitions_to_txn_req_decode(const uint8_t *p, size_t len, in
     out->transactional_id = ktx__r_string(&r, flex);
     out->producer_id = ktx__r_i64(&r);
     out->producer_epoch = ktx__r_i16(&r);
-    out->topics = r_array(&r, arena, flex, WIRE_NAME_ARRAY, sizeof(*out->topics),
-                          &out->topic_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, WIRE_NAME_ARRAY, sizeof(*out->topics), &out->topic_count);
     for (int32_t i = 0; i < out->topic_count; i++) {
         struct ktx__add_partitions_to_txn_topic *topic = &out->topics[i];
         topic->name = ktx__r_string(&r, flex);
-        topic->partitions = r_i32_array(&r, arena, flex, &topic->partition_count);
+        topic->partitions = ktx__r_i32_array(&r, arena, flex, false, &topic->partition_count);
         r_tags(&r, flex);
     }
     r_tags(&r, flex);
@@ -258,7 +185,7 @@ static void w_apt_topic_result(struct ktx__writer *w, bool flex,
                                const struct ktx__add_partitions_to_txn_topic_result *res)
 {
     ktx__w_string(w, res->name, flex);
-    if (w_array(w, res->results_by_partition, res->results_by_partition_count, flex)) {
+    if (ktx__w_array(w, res->results_by_partition, res->results_by_partition_count, flex, false)) {
         for (int32_t i = 0; i < res->results_by_partition_count; i++) {
             ktx__w_i32(w, res->results_by_partition[i].partition_index);
             ktx__w_i16(w, res->results_by_partition[i].partition_error_code);
@@ -272,9 +199,7 @@ static void r_apt_topic_result(struct ktx__reader *r, struct ktx__arena *arena, 
                                struct ktx__add_partitions_to_txn_topic_result *res)
 {
     res->name = ktx__r_string(r, flex);
-    res->results_by_partition = r_array(r, arena, flex, WIRE_PART_ERROR,
-                                        sizeof(*res->results_by_partition),
-                                        &res->results_by_partition_count);
+    res->results_by_partition = ktx__r_array(r, arena, flex, false, WIRE_PART_ERROR, sizeof(*res->results_by_partition), &res->results_by_partition_count);
     for (int32_t i = 0; i < res->results_by_partition_count; i++) {
         res->results_by_partition[i].partition_index = ktx__r_i32(r);
         res->results_by_partition[i].partition_error_code = ktx__r_i16(r);
@@ -291,7 +216,7 @@ int ktx__proto_add_partitions_to_txn_resp_encode(
     if (!ver_ok(ver, ADD_PARTITIONS_TO_TXN_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i32(w, resp->throttle_time_ms);
-    if (w_array(w, resp->results_by_topic, resp->results_by_topic_count, flex)) {
+    if (ktx__w_array(w, resp->results_by_topic, resp->results_by_topic_count, flex, false)) {
         for (int32_t i = 0; i < resp->results_by_topic_count; i++)
             w_apt_topic_result(w, flex, &resp->results_by_topic[i]);
     }
@@ -311,9 +236,7 @@ int ktx__proto_add_partitions_to_txn_resp_decode(const uint8_t *p, size_t len, i
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
     out->throttle_time_ms = ktx__r_i32(&r);
-    out->results_by_topic = r_array(&r, arena, flex, WIRE_NAME_ARRAY,
-                                    sizeof(*out->results_by_topic),
-                                    &out->results_by_topic_count);
+    out->results_by_topic = ktx__r_array(&r, arena, flex, false, WIRE_NAME_ARRAY, sizeof(*out->results_by_topic), &out->results_by_topic_count);
     for (int32_t i = 0; i < out->results_by_topic_count; i++)
         r_apt_topic_result(&r, arena, flex, &out->results_by_topic[i]);
     r_tags(&r, flex);
@@ -468,7 +391,7 @@ static void w_toc_req_topic(struct ktx__writer *w, int16_t ver,
     bool flex = ver >= TXN_OFFSET_COMMIT_FLEX;
 
     ktx__w_string(w, topic->name, flex);
-    if (!w_array(w, topic->partitions, topic->partition_count, flex))
+    if (!ktx__w_array(w, topic->partitions, topic->partition_count, flex, false))
         return;
     for (int32_t i = 0; i < topic->partition_count; i++) {
         const struct ktx__txn_offset_commit_req_partition *part = &topic->partitions[i];
@@ -498,7 +421,7 @@ int ktx__proto_txn_offset_commit_req_encode(struct ktx__writer *w, int16_t ver,
         ktx__w_string(w, req->member_id, flex);
         ktx__w_nstring(w, req->group_instance_id, flex);
     }
-    if (w_array(w, req->topics, req->topic_count, flex)) {
+    if (ktx__w_array(w, req->topics, req->topic_count, flex, false)) {
         for (int32_t i = 0; i < req->topic_count; i++)
             w_toc_req_topic(w, ver, &req->topics[i]);
     }
@@ -512,8 +435,7 @@ static void r_toc_req_topic(struct ktx__reader *r, struct ktx__arena *arena, int
     bool flex = ver >= TXN_OFFSET_COMMIT_FLEX;
 
     topic->name = ktx__r_string(r, flex);
-    topic->partitions = r_array(r, arena, flex, WIRE_TOC_PART, sizeof(*topic->partitions),
-                                &topic->partition_count);
+    topic->partitions = ktx__r_array(r, arena, flex, false, WIRE_TOC_PART, sizeof(*topic->partitions), &topic->partition_count);
     for (int32_t i = 0; i < topic->partition_count; i++) {
         struct ktx__txn_offset_commit_req_partition *part = &topic->partitions[i];
         part->partition_index = ktx__r_i32(r);
@@ -548,8 +470,7 @@ int ktx__proto_txn_offset_commit_req_decode(const uint8_t *p, size_t len, int16_
         out->member_id = ktx__r_string(&r, flex);
         out->group_instance_id = ktx__r_nstring(&r, flex);
     }
-    out->topics = r_array(&r, arena, flex, WIRE_NAME_ARRAY, sizeof(*out->topics),
-                          &out->topic_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, WIRE_NAME_ARRAY, sizeof(*out->topics), &out->topic_count);
     for (int32_t i = 0; i < out->topic_count; i++)
         r_toc_req_topic(&r, arena, ver, &out->topics[i]);
     r_tags(&r, flex);
@@ -564,11 +485,11 @@ int ktx__proto_txn_offset_commit_resp_encode(struct ktx__writer *w, int16_t ver,
     if (!ver_ok(ver, TXN_OFFSET_COMMIT_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i32(w, resp->throttle_time_ms);
-    if (w_array(w, resp->topics, resp->topic_count, flex)) {
+    if (ktx__w_array(w, resp->topics, resp->topic_count, flex, false)) {
         for (int32_t i = 0; i < resp->topic_count; i++) {
             const struct ktx__txn_offset_commit_resp_topic *topic = &resp->topics[i];
             ktx__w_string(w, topic->name, flex);
-            if (!w_array(w, topic->partitions, topic->partition_count, flex))
+            if (!ktx__w_array(w, topic->partitions, topic->partition_count, flex, false))
                 break;
             for (int32_t j = 0; j < topic->partition_count; j++) {
                 ktx__w_i32(w, topic->partitions[j].partition_index);
@@ -594,13 +515,11 @@ int ktx__proto_txn_offset_commit_resp_decode(const uint8_t *p, size_t len, int16
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
     out->throttle_time_ms = ktx__r_i32(&r);
-    out->topics = r_array(&r, arena, flex, WIRE_NAME_ARRAY, sizeof(*out->topics),
-                          &out->topic_count);
+    out->topics = ktx__r_array(&r, arena, flex, false, WIRE_NAME_ARRAY, sizeof(*out->topics), &out->topic_count);
     for (int32_t i = 0; i < out->topic_count; i++) {
         struct ktx__txn_offset_commit_resp_topic *topic = &out->topics[i];
         topic->name = ktx__r_string(&r, flex);
-        topic->partitions = r_array(&r, arena, flex, WIRE_PART_ERROR,
-                                    sizeof(*topic->partitions), &topic->partition_count);
+        topic->partitions = ktx__r_array(&r, arena, flex, false, WIRE_PART_ERROR, sizeof(*topic->partitions), &topic->partition_count);
         for (int32_t j = 0; j < topic->partition_count; j++) {
             topic->partitions[j].partition_index = ktx__r_i32(&r);
             topic->partitions[j].error_code = ktx__r_i16(&r);
@@ -621,7 +540,7 @@ int ktx__proto_describe_transactions_req_encode(struct ktx__writer *w, int16_t v
 {
     if (!ver_ok(ver, DESCRIBE_TRANSACTIONS_MAX))
         return KTX_ERR_UNSUPPORTED;
-    if (w_array(w, req->transactional_ids, req->transactional_id_count, true)) {
+    if (ktx__w_array(w, req->transactional_ids, req->transactional_id_count, true, false)) {
         for (int32_t i = 0; i < req->transactional_id_count; i++)
             ktx__w_string(w, req->transactional_ids[i], true);
     }
@@ -639,8 +558,7 @@ int ktx__proto_describe_transactions_req_decode(const uint8_t *p, size_t len, in
     if (!ver_ok(ver, DESCRIBE_TRANSACTIONS_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
-    out->transactional_ids = r_array(&r, arena, true, WIRE_STR, sizeof(*out->transactional_ids),
-                                     &out->transactional_id_count);
+    out->transactional_ids = ktx__r_array(&r, arena, true, false, WIRE_STR, sizeof(*out->transactional_ids), &out->transactional_id_count);
     for (int32_t i = 0; i < out->transactional_id_count; i++)
         out->transactional_ids[i] = ktx__r_string(&r, true);
     ktx__r_tags_skip(&r);
@@ -656,10 +574,10 @@ static void w_dt_state(struct ktx__writer *w, const struct ktx__describe_transac
     ktx__w_i64(w, st->transaction_start_time_ms);
     ktx__w_i64(w, st->producer_id);
     ktx__w_i16(w, st->producer_epoch);
-    if (w_array(w, st->topics, st->topic_count, true)) {
+    if (ktx__w_array(w, st->topics, st->topic_count, true, false)) {
         for (int32_t i = 0; i < st->topic_count; i++) {
             ktx__w_string(w, st->topics[i].topic, true);
-            w_i32_array(w, st->topics[i].partitions, st->topics[i].partition_count, true);
+            ktx__w_i32_array(w, st->topics[i].partitions, st->topics[i].partition_count, true, false);
             ktx__w_tags_empty(w);
         }
     }
@@ -676,10 +594,10 @@ static void r_dt_state(struct ktx__reader *r, struct ktx__arena *arena,
     st->transaction_start_time_ms = ktx__r_i64(r);
     st->producer_id = ktx__r_i64(r);
     st->producer_epoch = ktx__r_i16(r);
-    st->topics = r_array(r, arena, true, WIRE_NAME_ARRAY, sizeof(*st->topics), &st->topic_count);
+    st->topics = ktx__r_array(r, arena, true, false, WIRE_NAME_ARRAY, sizeof(*st->topics), &st->topic_count);
     for (int32_t i = 0; i < st->topic_count; i++) {
         st->topics[i].topic = ktx__r_string(r, true);
-        st->topics[i].partitions = r_i32_array(r, arena, true, &st->topics[i].partition_count);
+        st->topics[i].partitions = ktx__r_i32_array(r, arena, true, false, &st->topics[i].partition_count);
         ktx__r_tags_skip(r);
     }
     ktx__r_tags_skip(r);
@@ -691,7 +609,7 @@ int ktx__proto_describe_transactions_resp_encode(
     if (!ver_ok(ver, DESCRIBE_TRANSACTIONS_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i32(w, resp->throttle_time_ms);
-    if (w_array(w, resp->transaction_states, resp->transaction_state_count, true)) {
+    if (ktx__w_array(w, resp->transaction_states, resp->transaction_state_count, true, false)) {
         for (int32_t i = 0; i < resp->transaction_state_count; i++)
             w_dt_state(w, &resp->transaction_states[i]);
     }
@@ -710,9 +628,7 @@ int ktx__proto_describe_transactions_resp_decode(const uint8_t *p, size_t len, i
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
     out->throttle_time_ms = ktx__r_i32(&r);
-    out->transaction_states = r_array(&r, arena, true, WIRE_DT_STATE,
-                                      sizeof(*out->transaction_states),
-                                      &out->transaction_state_count);
+    out->transaction_states = ktx__r_array(&r, arena, true, false, WIRE_DT_STATE, sizeof(*out->transaction_states), &out->transaction_state_count);
     for (int32_t i = 0; i < out->transaction_state_count; i++)
         r_dt_state(&r, arena, &out->transaction_states[i]);
     ktx__r_tags_skip(&r);
@@ -728,11 +644,11 @@ int ktx__proto_describe_producers_req_encode(struct ktx__writer *w, int16_t ver,
 {
     if (!ver_ok(ver, DESCRIBE_PRODUCERS_MAX))
         return KTX_ERR_UNSUPPORTED;
-    if (w_array(w, req->topics, req->topic_count, true)) {
+    if (ktx__w_array(w, req->topics, req->topic_count, true, false)) {
         for (int32_t i = 0; i < req->topic_count; i++) {
             const struct ktx__describe_producers_req_topic *topic = &req->topics[i];
             ktx__w_string(w, topic->name, true);
-            w_i32_array(w, topic->partition_indexes, topic->partition_index_count, true);
+            ktx__w_i32_array(w, topic->partition_indexes, topic->partition_index_count, true, false);
             ktx__w_tags_empty(w);
         }
     }
@@ -750,12 +666,11 @@ int ktx__proto_describe_producers_req_decode(const uint8_t *p, size_t len, int16
     if (!ver_ok(ver, DESCRIBE_PRODUCERS_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
-    out->topics = r_array(&r, arena, true, WIRE_NAME_ARRAY, sizeof(*out->topics),
-                          &out->topic_count);
+    out->topics = ktx__r_array(&r, arena, true, false, WIRE_NAME_ARRAY, sizeof(*out->topics), &out->topic_count);
     for (int32_t i = 0; i < out->topic_count; i++) {
         struct ktx__describe_producers_req_topic *topic = &out->topics[i];
         topic->name = ktx__r_string(&r, true);
-        topic->partition_indexes = r_i32_array(&r, arena, true, &topic->partition_index_count);
+        topic->partition_indexes = ktx__r_i32_array(&r, arena, true, false, &topic->partition_index_count);
         ktx__r_tags_skip(&r);
     }
     ktx__r_tags_skip(&r);
@@ -768,7 +683,7 @@ static void w_dp_partition(struct ktx__writer *w,
     ktx__w_i32(w, part->partition_index);
     ktx__w_i16(w, part->error_code);
     ktx__w_nstring(w, part->error_message, true);
-    if (w_array(w, part->active_producers, part->active_producer_count, true)) {
+    if (ktx__w_array(w, part->active_producers, part->active_producer_count, true, false)) {
         for (int32_t i = 0; i < part->active_producer_count; i++) {
             const struct ktx__describe_producers_producer_state *ps = &part->active_producers[i];
             ktx__w_i64(w, ps->producer_id);
@@ -789,9 +704,7 @@ static void r_dp_partition(struct ktx__reader *r, struct ktx__arena *arena,
     part->partition_index = ktx__r_i32(r);
     part->error_code = ktx__r_i16(r);
     part->error_message = ktx__r_nstring(r, true);
-    part->active_producers = r_array(r, arena, true, WIRE_DP_PRODUCER,
-                                     sizeof(*part->active_producers),
-                                     &part->active_producer_count);
+    part->active_producers = ktx__r_array(r, arena, true, false, WIRE_DP_PRODUCER, sizeof(*part->active_producers), &part->active_producer_count);
     for (int32_t i = 0; i < part->active_producer_count; i++) {
         struct ktx__describe_producers_producer_state *ps = &part->active_producers[i];
         ps->producer_id = ktx__r_i64(r);
@@ -811,11 +724,11 @@ int ktx__proto_describe_producers_resp_encode(struct ktx__writer *w, int16_t ver
     if (!ver_ok(ver, DESCRIBE_PRODUCERS_MAX))
         return KTX_ERR_UNSUPPORTED;
     ktx__w_i32(w, resp->throttle_time_ms);
-    if (w_array(w, resp->topics, resp->topic_count, true)) {
+    if (ktx__w_array(w, resp->topics, resp->topic_count, true, false)) {
         for (int32_t i = 0; i < resp->topic_count; i++) {
             const struct ktx__describe_producers_resp_topic *topic = &resp->topics[i];
             ktx__w_string(w, topic->name, true);
-            if (!w_array(w, topic->partitions, topic->partition_count, true))
+            if (!ktx__w_array(w, topic->partitions, topic->partition_count, true, false))
                 break;
             for (int32_t j = 0; j < topic->partition_count; j++)
                 w_dp_partition(w, &topic->partitions[j]);
@@ -837,13 +750,11 @@ int ktx__proto_describe_producers_resp_decode(const uint8_t *p, size_t len, int1
         return KTX_ERR_UNSUPPORTED;
     ktx__r_init(&r, p, len);
     out->throttle_time_ms = ktx__r_i32(&r);
-    out->topics = r_array(&r, arena, true, WIRE_NAME_ARRAY, sizeof(*out->topics),
-                          &out->topic_count);
+    out->topics = ktx__r_array(&r, arena, true, false, WIRE_NAME_ARRAY, sizeof(*out->topics), &out->topic_count);
     for (int32_t i = 0; i < out->topic_count; i++) {
         struct ktx__describe_producers_resp_topic *topic = &out->topics[i];
         topic->name = ktx__r_string(&r, true);
-        topic->partitions = r_array(&r, arena, true, WIRE_DP_PART, sizeof(*topic->partitions),
-                                    &topic->partition_count);
+        topic->partitions = ktx__r_array(&r, arena, true, false, WIRE_DP_PART, sizeof(*topic->partitions), &topic->partition_count);
         for (int32_t j = 0; j < topic->partition_count; j++)
             r_dp_partition(&r, arena, &topic->partitions[j]);
         ktx__r_tags_skip(&r);

@@ -346,12 +346,14 @@ int32_t ktx__r_array_len(struct ktx__reader *r, bool flexible, size_t min_elem_w
     return (int32_t)n;
 }
 
-void *ktx__r_array_alloc(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                         size_t min_elem_wire_size, size_t elem_size, int32_t *count)
+void *ktx__r_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible, bool nullable,
+                   size_t min_elem_wire_size, size_t elem_size, int32_t *count)
 {
     int32_t n = ktx__r_array_len(r, flexible, min_elem_wire_size);
-    *count = n > 0 ? n : 0;
-    if (n <= 0)
+    if (n < 0 && !nullable)
+        r->err = KTX_ERR_BAD_MSG;
+    *count = r->err ? 0 : n;
+    if (r->err || n <= 0)
         return NULL;
     void *elems = ktx__arena_alloc(arena, (size_t)n * elem_size);
     if (!elems) {
@@ -359,6 +361,25 @@ void *ktx__r_array_alloc(struct ktx__reader *r, struct ktx__arena *arena, bool f
         *count = 0;
     }
     return elems;
+}
+
+int32_t *ktx__r_i32_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
+                          bool nullable, int32_t *count)
+{
+    int32_t *v = ktx__r_array(r, arena, flexible, nullable, 4, sizeof(*v), count);
+    for (int32_t i = 0; i < *count; i++)
+        v[i] = ktx__r_i32(r);
+    return v;
+}
+
+struct ktx__str *ktx__r_str_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
+                                  int32_t *count)
+{
+    struct ktx__str *v =
+        ktx__r_array(r, arena, flexible, false, flexible ? 1 : 2, sizeof(*v), count);
+    for (int32_t i = 0; i < *count; i++)
+        v[i] = ktx__r_string(r, flexible);
+    return v;
 }
 
 void ktx__r_tag(struct ktx__reader *r, uint32_t *tag, struct ktx__reader *sub)
@@ -387,6 +408,27 @@ void ktx__r_tags_skip(struct ktx__reader *r)
         if ((int64_t)tag <= prev)
             r->err = KTX_ERR_BAD_MSG;
         prev = tag;
+    }
+}
+
+void ktx__r_tags(struct ktx__reader *r, void *ctx,
+                 bool (*fn)(void *ctx, uint32_t tag, struct ktx__reader *sub))
+{
+    uint32_t n = ktx__r_uvarint(r);
+    int64_t last = -1;
+    for (uint32_t i = 0; i < n && !r->err; i++) {
+        uint32_t tag = 0;
+        struct ktx__reader sub;
+        ktx__r_tag(r, &tag, &sub);
+        if (r->err)
+            break;
+        if ((int64_t)tag <= last) {
+            r->err = KTX_ERR_BAD_MSG;
+            break;
+        }
+        last = tag;
+        if (fn(ctx, tag, &sub) && ktx__r_finish(&sub) != 0)
+            r->err = KTX_ERR_BAD_MSG;
     }
 }
 
@@ -633,6 +675,41 @@ void ktx__w_bytes(struct ktx__writer *w, struct ktx__bytes b, bool flexible)
 void ktx__w_array_len(struct ktx__writer *w, int32_t n, bool flexible)
 {
     write_len(w, n < 0 ? -1 : n, flexible, true);
+}
+
+void ktx__w_fail(struct ktx__writer *w)
+{
+    if (!w->err)
+        w->err = KTX_ERR_BAD_MSG;
+}
+
+bool ktx__w_array(struct ktx__writer *w, const void *elems, int32_t count, bool flexible,
+                  bool nullable)
+{
+    if (count < -1 || (count == -1 && !nullable) || (count > 0 && !elems)) {
+        ktx__w_fail(w);
+        return false;
+    }
+    ktx__w_array_len(w, count, flexible);
+    return count > 0 && !w->err;
+}
+
+void ktx__w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t count, bool flexible,
+                      bool nullable)
+{
+    if (!ktx__w_array(w, v, count, flexible, nullable))
+        return;
+    for (int32_t i = 0; i < count; i++)
+        ktx__w_i32(w, v[i]);
+}
+
+void ktx__w_str_array(struct ktx__writer *w, const struct ktx__str *v, int32_t count,
+                      bool flexible)
+{
+    if (!ktx__w_array(w, v, count, flexible, false))
+        return;
+    for (int32_t i = 0; i < count; i++)
+        ktx__w_string(w, v[i], flexible);
 }
 
 void ktx__w_tags_empty(struct ktx__writer *w)

@@ -106,12 +106,18 @@ struct ktx__bytes ktx__r_nbytes(struct ktx__reader *r, bool flexible);
  */
 int32_t ktx__r_array_len(struct ktx__reader *r, bool flexible, size_t min_elem_wire_size);
 /*
- * Reads an array length as above and allocates |count| zeroed elements of |elem_size|
- * from |arena|. Stores the count (0 for a null array) in |*count|. Returns the elements
- * (NULL when the count is 0 or on failure; on failure the reader is failed).
+ * Reads an array length as above and allocates its zeroed elements of |elem_size| from
+ * |arena|. Stores the count in |*count|: -1 for a null array when |nullable| (a null
+ * non-nullable array fails the reader), 0 on failure. Returns the elements (NULL when the
+ * array is null or empty, or on failure, which also fails the reader).
  */
-void *ktx__r_array_alloc(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
-                         size_t min_elem_wire_size, size_t elem_size, int32_t *count);
+void *ktx__r_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible, bool nullable,
+                   size_t min_elem_wire_size, size_t elem_size, int32_t *count);
+/* Arrays of int32 and of non-nullable strings, read into |arena| as ktx__r_array(). */
+int32_t *ktx__r_i32_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
+                          bool nullable, int32_t *count);
+struct ktx__str *ktx__r_str_array(struct ktx__reader *r, struct ktx__arena *arena, bool flexible,
+                                  int32_t *count);
 
 /*
  * Tagged fields. ktx__r_tags_skip() reads a whole tagged-field section and ignores it.
@@ -121,6 +127,13 @@ void *ktx__r_array_alloc(struct ktx__reader *r, struct ktx__arena *arena, bool f
  */
 void ktx__r_tags_skip(struct ktx__reader *r);
 void ktx__r_tag(struct ktx__reader *r, uint32_t *tag, struct ktx__reader *sub);
+/*
+ * Reads a whole tagged-field section, handing each field to |fn| with a sub-reader over
+ * its payload. |fn| returns true when it knew the tag; a known field must consume its
+ * payload exactly. Unknown tags are skipped; tags out of order fail |r|.
+ */
+void ktx__r_tags(struct ktx__reader *r, void *ctx,
+                 bool (*fn)(void *ctx, uint32_t tag, struct ktx__reader *sub));
 
 /* Returns 0 when everything was read without error and no byte is left over, else
  * KTX_ERR_BAD_MSG. Decoders end with `return ktx__r_finish(&r);`. */
@@ -164,6 +177,21 @@ void ktx__w_bytes(struct ktx__writer *w, struct ktx__bytes b, bool flexible);
 void ktx__w_nbytes(struct ktx__writer *w, struct ktx__bytes b, bool flexible);
 /* |n| = -1 writes a null array. */
 void ktx__w_array_len(struct ktx__writer *w, int32_t n, bool flexible);
+/* Marks |w| failed with KTX_ERR_BAD_MSG (the structure is not encodable) unless it
+ * already carries an error. */
+void ktx__w_fail(struct ktx__writer *w);
+/*
+ * Writes the length of an array of |count| elements at |elems|; -1 writes null when
+ * |nullable|. A count below -1, a null count for a non-nullable array, or a positive count
+ * without elements fails |w|. Returns true when |count| elements should follow.
+ */
+bool ktx__w_array(struct ktx__writer *w, const void *elems, int32_t count, bool flexible,
+                  bool nullable);
+/* Arrays of int32 and of non-nullable strings, with ktx__w_array()'s rules. */
+void ktx__w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t count, bool flexible,
+                      bool nullable);
+void ktx__w_str_array(struct ktx__writer *w, const struct ktx__str *v, int32_t count,
+                      bool flexible);
 /* Writes an empty tagged-field section (a single 0). */
 void ktx__w_tags_empty(struct ktx__writer *w);
 /* Reserves |n| bytes to patch later; returns their offset (valid even after growth). */

@@ -185,7 +185,7 @@ START_TEST(test_wire_hostile_array_count_fails_without_allocating)
     int32_t count = -5;
     ktx__arena_init(&arena, 1024);
     ktx__r_init(&r, classic, sizeof(classic));
-    void *elems = ktx__r_array_alloc(&r, &arena, false, 4, 64, &count);
+    void *elems = ktx__r_array(&r, &arena, false, false, 4, 64, &count);
     ck_assert_ptr_null(elems);
     ck_assert_int_eq(count, 0);
     ck_assert_int_eq(r.err, KTX_ERR_BAD_MSG);
