@@ -324,6 +324,154 @@ KTX_EXPORT void ktx_conf_destroy(ktx_conf_t *conf);
  */
 KTX_EXPORT ktx_error_t *ktx_conf_validate(const ktx_conf_t *conf);
 
+/* ------------------------------------------------------------------------------------------
+ * Producer, records, delivery reports, flush and close (docs/api.md, M1)
+ * ------------------------------------------------------------------------------------------ */
+
+/* A producer: thread-safe unless a function says otherwise. */
+typedef struct ktx_producer ktx_producer_t;
+
+#define KTX_PARTITION_ANY (-1)   /* let the partitioner choose */
+#define KTX_TIMEOUT_INFINITE (-1)
+
+/* Log levels (syslog's); lines above log level 6 (INFO) are not produced. */
+#define KTX_LOG_EMERG 0
+#define KTX_LOG_ALERT 1
+#define KTX_LOG_CRIT 2
+#define KTX_LOG_ERR 3
+#define KTX_LOG_WARNING 4
+#define KTX_LOG_NOTICE 5
+#define KTX_LOG_INFO 6
+#define KTX_LOG_DEBUG 7
+
+/* One record header. */
+typedef struct ktx_header {
+    const char *key;             /* NUL-terminated, not NULL */
+    const void *value;           /* may be NULL (a null header value) */
+    size_t value_len;
+} ktx_header_t;
+
+/* A record to send. Zero-initialise it so that fields added later read as "not set". */
+typedef struct ktx_record {
+    const char *topic;           /* required */
+    int32_t partition;           /* >= 0, or KTX_PARTITION_ANY */
+    const void *key;             /* NULL means a null key (not the same as key_len 0) */
+    size_t key_len;
+    const void *value;           /* NULL means a null value (a tombstone) */
+    size_t value_len;
+    const ktx_header_t *headers; /* may be NULL when header_count is 0 */
+    size_t header_count;
+    int64_t timestamp;           /* ms since the epoch; 0 means "now" (CreateTime) */
+    void *opaque;                /* handed back in the delivery report, never dereferenced */
+} ktx_record_t;
+
+/* The outcome of one record, handed to the delivery-report callback. */
+typedef struct ktx_delivery_report {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;           /* -1 when not delivered, or with acks=0 */
+    int64_t timestamp;        /* CreateTime sent, or the broker's LogAppendTime */
+    const ktx_error_t *error; /* NULL when delivered */
+    void *opaque;             /* the record's opaque */
+} ktx_delivery_report_t;
+
+/*
+ * Delivery-report callback: called once per record from ktx_poll(), ktx_flush() or
+ * ktx_close() on the application thread that called them. |dr| and everything it points
+ * to are borrowed for the duration of the call.
+ */
+typedef void (*ktx_dr_cb_t)(ktx_producer_t *producer, const ktx_delivery_report_t *dr,
+                            void *opaque);
+
+/*
+ * Log callback: |level| is a KTX_LOG_* level, |facility| the module ("sender", "conn"...),
+ * |message| one line without newline; both borrowed for the call. May run on the sender
+ * thread or an application thread; must be thread-safe and must not call the producer.
+ */
+typedef void (*ktx_log_cb_t)(int level, const char *facility, const char *message,
+                             void *opaque);
+
+/*
+ * Stores the delivery-report callback |cb| and its |opaque| in |conf| (copied by
+ * ktx_conf_dup()); a NULL |cb| removes it. Without a callback reports are still served
+ * (and dropped) by ktx_poll(). A NULL |conf| is ignored. Cannot fail; does not block.
+ */
+KTX_EXPORT void ktx_conf_set_dr_cb(ktx_conf_t *conf, ktx_dr_cb_t cb, void *opaque);
+
+/*
+ * Stores the log callback |cb| and its |opaque| in |conf| (copied by ktx_conf_dup()); a NULL
+ * |cb| removes it (nothing is logged then). A NULL |conf| is ignored. Cannot fail.
+ */
+KTX_EXPORT void ktx_conf_set_log_cb(ktx_conf_t *conf, ktx_log_cb_t cb, void *opaque);
+
+/*
+ * Creates a producer from |conf|: resolves and cross-checks the configuration and starts the
+ * sender thread. Does no network I/O: connections are made lazily by the sender thread.
+ * On success stores the handle in |*out|, takes ownership of |conf| and returns NULL.
+ * On failure leaves |*out| and |conf| untouched and returns an error that the caller
+ * frees with ktx_error_destroy().
+ * Thread: any. Does not block.
+ * Errors: _INVALID_ARG, _BAD_CONFIG (a cross-property rule; the message names the
+ * properties), _UNSUPPORTED (transactional.id or state.path: later milestones), _NO_MEMORY.
+ */
+KTX_EXPORT ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf);
+
+/*
+ * Closes (as ktx_close(producer, 0): pending records fail with _PURGED) and frees
+ * |producer|. NULL is accepted. Must not be called from a callback nor concurrently with any
+ * other call on |producer|. Delivery reports not yet served are dropped.
+ */
+KTX_EXPORT void ktx_producer_destroy(ktx_producer_t *producer);
+
+/*
+ * Appends a copy of |rec| to its partition's batch. Returns once the record is buffered,
+ * not when it is delivered: the outcome arrives as a delivery report (ktx_poll()).
+ * |rec| and everything it points to are borrowed for the call only; the record is copied.
+ * With KTX_PARTITION_ANY the partitioner picks the partition: murmur2 of the key as Kafka's
+ * default partitioner, sticky batches for keyless records or when
+ * partitioner.ignore.keys=true.
+ * Thread-safe. Blocks up to max.block.ms while buffer.memory is full or the topic's metadata
+ * is unknown (as Kafka's Java producer does).
+ * Errors: _INVALID_ARG (NULL producer, record or topic, bad partition, header without key,
+ * a key, value or header over 2 GiB), MESSAGE_TOO_LARGE (record larger than
+ * max.request.size or buffer.memory), _TIMED_OUT (retriable: buffer still full or metadata
+ * still unknown after max.block.ms), UNKNOWN_TOPIC_OR_PARTITION (the partition does not
+ * exist), a topic error of the metadata (e.g. TOPIC_AUTHORIZATION_FAILED), _CLOSED (after
+ * ktx_close()), the producer's fatal error (class fatal), _NO_MEMORY.
+ */
+KTX_EXPORT ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec);
+
+/*
+ * Serves delivery reports: calls the delivery-report callback once for every record whose
+ * outcome is known, on the calling thread, in the order of ktx_send() per partition. Waits
+ * up to |timeout_ms| (0: do not wait; KTX_TIMEOUT_INFINITE: no limit) for the first report
+ * when none is ready. Returns the number of reports served (>= 0), or -1 for a NULL
+ * |producer| or a negative |timeout_ms| other than KTX_TIMEOUT_INFINITE. Thread-safe, but
+ * callbacks are never run concurrently for one producer: a second thread waits for the
+ * first. A callback may call ktx_send() and ktx_poll() (which then returns 0), but not
+ * ktx_flush(), ktx_close() or ktx_producer_destroy().
+ */
+KTX_EXPORT int ktx_poll(ktx_producer_t *producer, int timeout_ms);
+
+/*
+ * Sends every buffered record at once (ignoring linger.ms) and waits until all records sent
+ * before the call have a delivery report, serving them (as ktx_poll()) meanwhile.
+ * Blocks up to |timeout_ms|. Thread: an application thread, not a callback.
+ * Errors: _TIMED_OUT (retriable; records are still in flight), _INVALID_ARG, the fatal error.
+ */
+KTX_EXPORT ktx_error_t *ktx_flush(ktx_producer_t *producer, int timeout_ms);
+
+/*
+ * Stops accepting records (later ktx_send() calls fail with _CLOSED), then within
+ * |timeout_ms|: sends what is buffered, waits for the in-flight requests and serves the
+ * delivery reports. When time runs out, what is left fails with _PURGED (its reports are
+ * served too) and the sender thread stops. The producer must still be destroyed.
+ * Thread: an application thread, not a callback. Blocks up to |timeout_ms| (0 = do not wait).
+ * Errors: _TIMED_OUT (some records did not complete and were purged), _INVALID_ARG, the
+ * fatal error. Calling it again returns NULL.
+ */
+KTX_EXPORT ktx_error_t *ktx_close(ktx_producer_t *producer, int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

@@ -197,6 +197,10 @@ static const struct {
 
 struct ktx_conf {
     char *val[KTX__CONF_COUNT]; /* canonical text, or NULL when not set */
+    ktx_dr_cb_t dr_cb;          /* delivery-report callback, or NULL */
+    void *dr_opaque;
+    ktx_log_cb_t log_cb;        /* log callback, or NULL */
+    void *log_opaque;
 };
 
 const struct ktx__conf_prop *ktx__conf_props(size_t *count)
@@ -523,7 +527,39 @@ ktx_conf_t *ktx_conf_dup(const ktx_conf_t *conf)
             return NULL;
         }
     }
+    copy->dr_cb = conf->dr_cb;
+    copy->dr_opaque = conf->dr_opaque;
+    copy->log_cb = conf->log_cb;
+    copy->log_opaque = conf->log_opaque;
     return copy;
+}
+
+void ktx_conf_set_dr_cb(ktx_conf_t *conf, ktx_dr_cb_t cb, void *opaque)
+{
+    if (!conf)
+        return;
+    conf->dr_cb = cb;
+    conf->dr_opaque = cb ? opaque : NULL;
+}
+
+void ktx_conf_set_log_cb(ktx_conf_t *conf, ktx_log_cb_t cb, void *opaque)
+{
+    if (!conf)
+        return;
+    conf->log_cb = cb;
+    conf->log_opaque = cb ? opaque : NULL;
+}
+
+ktx_dr_cb_t ktx__conf_dr_cb(const ktx_conf_t *conf, void **opaque)
+{
+    *opaque = conf->dr_opaque;
+    return conf->dr_cb;
+}
+
+ktx_log_cb_t ktx__conf_log_cb(const ktx_conf_t *conf, void **opaque)
+{
+    *opaque = conf->log_opaque;
+    return conf->log_cb;
 }
 
 ktx_error_t *ktx_conf_set(ktx_conf_t *conf, const char *name, const char *value)

@@ -182,4 +182,10 @@ const char *ktx__conf_text(const ktx_conf_t *conf, enum ktx__conf_id id);
  * it is not set and has no default. */
 int ktx__conf_enum_index(const ktx_conf_t *conf, enum ktx__conf_id id);
 
+/* The delivery-report and log callbacks stored by ktx_conf_set_dr_cb() and
+ * ktx_conf_set_log_cb(): each returns the callback (NULL when none) and stores its opaque in
+ * |*opaque|. |conf| is borrowed. Thread: any, as long as |conf| is not modified meanwhile. */
+ktx_dr_cb_t ktx__conf_dr_cb(const ktx_conf_t *conf, void **opaque);
+ktx_log_cb_t ktx__conf_log_cb(const ktx_conf_t *conf, void **opaque);
+
 #endif /* KTX_CONF_H */

@@ -1,0 +1,98 @@
+/*
+ * The sender: the producer's one background I/O thread, in the shape of Kafka's Java Sender
+ * (see /work/shared/seed/sender-run-loop.md):
+ *
+ *   run:       while running: run_once()
+ *              then, unless forced: run_once() while the accumulator has undrained batches,
+ *              Produce requests are in flight or the txn layer has pending requests
+ *              then the on_shutdown hook (a later milestone aborts an open transaction)
+ *              forced close: everything still pending fails with KTX_ERR_PURGED
+ *   run_once:  the txn layer's first word (hooks.run_first), then send_producer_data(),
+ *              then one ktx__net_poll() with the computed timeout
+ *   send_producer_data (sender_produce.c): ready partitions -> unknown leaders ask for
+ *              metadata -> brokers not ready are dropped -> one Produce request per ready
+ *              broker drained up to max.request.size -> queued batches past
+ *              delivery.timeout.ms expire -> poll timeout
+ *
+ * The thread sleeps only in poll(2) (net.h) and is woken through the net's wakeup
+ * descriptor: by the producer when a batch is created or filled, on flush and on close.
+ *
+ * In-flight batches are not expired while their request is out: their request fails after
+ * request.timeout.ms at the latest, and a batch whose delivery.timeout.ms has passed is then
+ * completed with KTX_ERR_MSG_TIMED_OUT instead of being retried (Kafka fails it a little
+ * earlier, without waiting for the request). delivery.timeout.ms >= linger.ms +
+ * request.timeout.ms keeps the overshoot within one request timeout.
+ *
+ * Produce requests are encoded with the incremental encoder straight from the sealed batch
+ * bytes into the connection's output buffer (ktx__conn_req.encode): one copy of the batch
+ * bytes per request, no intermediate allocation.
+ */
+#ifndef KTX_SENDER_H
+#define KTX_SENDER_H
+
+#include "accumulator.h"
+#include "metadata.h"
+#include "seam.h"
+
+/* Settings of the sender, from the resolved configuration. */
+struct ktx__sender_conf {
+    int acks;                    /* -1, 0 or 1 */
+    int64_t request_timeout_ms;
+    int64_t delivery_timeout_ms;
+    int64_t max_request_size;
+    int64_t retries;
+    int64_t retry_backoff_ms;
+    ktx_log_cb_t log_cb;         /* may be NULL */
+    void *log_opaque;
+};
+
+/* Fills |*sc| from |v| (borrowed). */
+void ktx__sender_conf_init(struct ktx__sender_conf *sc, const struct ktx__conf_values *v);
+
+/*
+ * Creates a sender over |acc|, |md| and |net| (borrowed: they must outlive the sender, and
+ * |net| belongs to the sender thread once it runs). Does not start the thread.
+ * Returns 0, KTX_ERR_INVALID_ARG or KTX_ERR_NO_MEMORY.
+ */
+int ktx__sender_new(struct ktx__sender **out, const struct ktx__sender_conf *sc,
+                    struct ktx__accumulator *acc, struct ktx__metadata *md,
+                    struct ktx__net *net);
+
+/* Starts the thread. Returns 0 or KTX_ERR_NO_MEMORY (no thread could be created). */
+int ktx__sender_start(struct ktx__sender *sender);
+
+/*
+ * Asks the thread to stop after the graceful drain (|force| false) or at once, failing what
+ * is pending with KTX_ERR_PURGED (|force| true; may follow a graceful request). Does not
+ * wait. Thread: any.
+ */
+void ktx__sender_close(struct ktx__sender *sender, bool force);
+
+/* Waits up to |timeout_ms| (negative: forever) for the thread to finish run(). Returns true
+ * when it has (or never started). Thread: any application thread. */
+bool ktx__sender_wait_stopped(struct ktx__sender *sender, int64_t timeout_ms);
+
+/* Joins the thread (it must have been asked to close), runs the hooks' destroy and frees
+ * |sender|. NULL-safe. */
+void ktx__sender_destroy(struct ktx__sender *sender);
+
+/*
+ * Waits up to |timeout_ms| for the next metadata update (applied or failed) to complete, for
+ * application threads waiting for a topic. Returns at once when one completed since
+ * |*generation| (which is updated). Thread: any application thread.
+ */
+void ktx__sender_wait_metadata(struct ktx__sender *sender, uint64_t *generation,
+                               int64_t timeout_ms);
+
+/* One turn of the loop (also used by tests driving the sender without its thread). */
+void ktx__sender_run_once(struct ktx__sender *sender);
+
+/* ---- internal to sender.c / sender_produce.c ---- */
+
+/* Builds, sends and tracks Produce requests; returns the poll timeout (ms). */
+int64_t ktx__sender_send_producer_data(struct ktx__sender *sender, int64_t now);
+
+/* Completes |batch| with |err| after the hooks saw it (or at once when closing by force). */
+void ktx__sender_fail_batch(struct ktx__sender *sender, struct ktx__batch *batch, int err);
+
+#endif /* KTX_SENDER_H */
