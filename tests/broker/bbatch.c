@@ -4,6 +4,8 @@
  */
 #include "bbatch.h"
 
+#include "crc32c.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -11,28 +13,12 @@
 #define CONTROL_TYPE_ABORT 0
 #define CONTROL_TYPE_COMMIT 1
 
-static uint32_t crc_table[256];
-static bool crc_table_ready;
-
-static void crc_table_init(void)
-{
-    for (uint32_t i = 0; i < 256; i++) {
-        uint32_t c = i;
-        for (int k = 0; k < 8; k++)
-            c = (c & 1) ? (c >> 1) ^ 0x82F63B78u : c >> 1;
-        crc_table[i] = c;
-    }
-    crc_table_ready = true;
-}
-
+/* Kafka's batch checksum, through the SDK's CRC32C (hardware-accelerated when the CPU
+ * has it): the table-driven loop this replaced took four fifths of the broker's time at
+ * a few hundred thousand records per second. */
 uint32_t kb_crc32c(const uint8_t *p, size_t len)
 {
-    uint32_t c = 0xFFFFFFFFu;
-    if (!crc_table_ready)
-        crc_table_init();
-    for (size_t i = 0; i < len; i++)
-        c = crc_table[(c ^ p[i]) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    return ktx__crc32c(0, p, len);
 }
 
 static void read_header(struct ktx__reader *r, struct kb_batch_hdr *out)
