@@ -32,7 +32,7 @@ static int encode_init(struct ktx__writer *w, int16_t ver, void *opaque)
 
     idem->init_version = ver;
     idem->epoch_bump_supported = ver >= 3;
-    if (idem->init_is_bump && ver >= 3 && idem->producer_id >= 0) {
+    if (idem->init_is_bump && ver >= 3 && idem->producer_id >= 0 && !idem->bump_new_id) {
         req.producer_id = idem->producer_id;
         req.producer_epoch = idem->producer_epoch;
     }
@@ -52,6 +52,7 @@ static void apply_identity(struct ktx__idem *idem, int64_t producer_id, int16_t 
     idem->producer_id = producer_id;
     idem->producer_epoch = producer_epoch;
     idem->bump_requested = false;
+    idem->bump_new_id = false;
     idem->init_attempts = 0;
     ktx__seq_reset_all(idem);
 }
@@ -93,7 +94,16 @@ static void on_init_response(struct ktx__conn *conn, int err, const uint8_t *bod
             code = resp.error_code;
     }
     action = ktx__txn_classify(KTX__TXN_REQ_INIT_PRODUCER_ID, code, &ctx);
-    if (action == KTX__TXN_ACT_SUCCESS) {
+    if (action == KTX__TXN_ACT_FATAL && idem->init_is_bump && !idem->bump_new_id &&
+        code == KTX_ERR_INVALID_PRODUCER_ID_MAPPING) {
+        /* A broker that keeps no state for idempotent-only ids refuses to bump one: take a
+         * new producer id instead, which is as safe (every sequence restarts). */
+        idem->bump_new_id = true;
+        idem->next_init_ms = 0;
+        ktx__sender_log(idem->sender, KTX_LOG_NOTICE, "txn",
+                        "the broker cannot bump the epoch (%s): asking for a new producer id",
+                        ktx_err_name(code));
+    } else if (action == KTX__TXN_ACT_SUCCESS) {
         apply_identity(idem, resp.producer_id, resp.producer_epoch);
     } else if (action == KTX__TXN_ACT_FATAL) {
         ktx__sender_set_fatal(idem->sender, code);

@@ -50,6 +50,7 @@ struct ktx__idem {
     bool init_in_flight;
     int16_t init_version;         /* InitProducerId version of the request in flight */
     bool init_is_bump;
+    bool bump_new_id;             /* the broker refused the KIP-360 bump: ask for a new id */
     int64_t next_init_ms;         /* backoff after a failed InitProducerId */
     int init_attempts;
     bool epoch_bump_supported;    /* the last broker asked spoke InitProducerId v3+ */
