@@ -108,14 +108,19 @@ static void kill_server(void)
     }
 }
 
-/* Execs openssl s_server with |args| (NULL-terminated, after the common ones). */
-static void exec_server(int out_fd, const char *const *args)
+/* Execs openssl s_server with |args| (NULL-terminated, after the common ones): in -rev
+ * mode (it answers each line reversed) when |in_fd| is -1, else reading |in_fd| as its
+ * stdin (lines it sends to the client, and commands such as "r" to renegotiate). */
+static void exec_server(int out_fd, int in_fd, const char *const *args)
 {
-    const char *argv[32] = {"openssl", "s_server", "-4", "-accept", "0", "-rev", "-naccept",
-                            "1"};
-    int argc = 8;
+    const char *argv[32] = {"openssl", "s_server", "-4", "-accept", "0", "-naccept", "1"};
+    int argc = 7;
 
     prctl(PR_SET_PDEATHSIG, SIGKILL); /* never outlive the test */
+    if (in_fd < 0)
+        argv[argc++] = "-rev";
+    else
+        dup2(in_fd, 0);
     while (*args != NULL && argc < 31)
         argv[argc++] = *args++;
     argv[argc] = NULL;
@@ -127,23 +132,32 @@ static void exec_server(int out_fd, const char *const *args)
 
 /*
  * Starts `openssl s_server` with the extra |args| (NULL-terminated) and returns the port it
- * printed on its ACCEPT line. The child is killed by the test's teardown (and when the test
- * process dies, through PR_SET_PDEATHSIG).
+ * printed on its ACCEPT line. With |stdin_fd| NULL it runs in -rev mode; otherwise the
+ * write end of its stdin is stored there. The child is killed by the test's teardown (and
+ * when the test process dies, through PR_SET_PDEATHSIG).
  */
-static int start_server(const char *const *args)
+static int start_server_io(const char *const *args, int *stdin_fd)
 {
     char line[512];
-    int fds[2], port = -1;
+    int fds[2], in[2] = {-1, -1}, port = -1;
     FILE *out;
 
     ck_assert_int_eq(pipe(fds), 0);
+    if (stdin_fd != NULL)
+        ck_assert_int_eq(pipe(in), 0);
     server_pid = fork();
     ck_assert_int_ge(server_pid, 0);
     if (server_pid == 0) {
         close(fds[0]);
-        exec_server(fds[1], args);
+        if (in[1] >= 0)
+            close(in[1]);
+        exec_server(fds[1], in[0], args);
     }
     close(fds[1]);
+    if (stdin_fd != NULL) {
+        close(in[0]);
+        *stdin_fd = in[1];
+    }
     out = fdopen(fds[0], "r");
     ck_assert_ptr_nonnull(out);
     while (port < 0 && fgets(line, sizeof(line), out) != NULL) {
@@ -155,6 +169,11 @@ static int start_server(const char *const *args)
     server_out = out; /* kept open: the server's later lines fit in the pipe's buffer */
     ck_assert_msg(port > 0, "openssl s_server did not print its port");
     return port;
+}
+
+static int start_server(const char *const *args)
+{
+    return start_server_io(args, NULL);
 }
 
 /* Starts s_server with certificate |name| (.pem and .key) and the extra |args|. */
@@ -355,6 +374,80 @@ START_TEST(test_tls_pending_counts_decrypted_bytes_not_yet_read)
     ck_assert_str_eq(buf, "setyb gnidnep\n");
     ck_assert_uint_eq(ktx__tls_pending(c.tls), 0);
     client_close(&c);
+}
+END_TEST
+
+/* Waits up to 10 s for a line of the server's output that contains |needle|. */
+static bool server_printed(const char *needle)
+{
+    int fd = fileno(server_out);
+    char line[1024];
+
+    fcntl(fd, F_SETFL, O_NONBLOCK);
+    for (int waited = 0; waited < 10000; waited += 20) {
+        while (fgets(line, sizeof(line), server_out) != NULL) {
+            if (strstr(line, needle) != NULL)
+                return true;
+        }
+        clearerr(server_out);
+        usleep(20000);
+    }
+    return false;
+}
+
+/*
+ * Makes the server start a handshake message of its own with |command| on its stdin
+ * ("r": TLS 1.2 renegotiation; "K": TLS 1.3 KeyUpdate that asks for ours), then send a
+ * line. The client must answer inside ktx__tls_read() (a read that writes) and still
+ * receive the line; the server must then decrypt what the client writes with the new keys.
+ */
+static void check_server_initiated_handshake(const char *version, const char *command)
+{
+    struct ktx__conf_values cv = trusting("ca.pem");
+    const char *args[] = {"-cert", cert_path("server.pem"), "-key", cert_path("server.key"),
+                          version, NULL};
+    char buf[64] = {0};
+    size_t got = 0, n;
+    struct client c;
+    int in = -1, rc, port = start_server_io(args, &in);
+
+    ck_assert_int_eq(client_handshake(&c, &cv, port, "localhost"), 0);
+    ck_assert(server_printed("CIPHER is"));
+    /* s_server takes a command only when it is alone in one read of its stdin (and its
+     * own report of it stays in its stdout buffer): a pause separates it from the line. */
+    ck_assert_int_eq(write(in, command, strlen(command)), (ssize_t)strlen(command));
+    usleep(300000);
+    ck_assert_int_eq(write(in, "hello\n", 6), 6);
+    while (got == 0 || buf[got - 1] != '\n') {
+        rc = ktx__tls_read(c.tls, buf + got, sizeof(buf) - 1 - got, &n, c.err, sizeof(c.err));
+        if (rc == KTX__TLS_WANT_READ || rc == KTX__TLS_WANT_WRITE) {
+            wait_for(c.fd, rc);
+            continue;
+        }
+        ck_assert_msg(rc == 0 && n > 0, "read: %d %s", rc, c.err);
+        got += n;
+    }
+    ck_assert_str_eq(buf, "hello\n");
+    do {
+        rc = ktx__tls_write(c.tls, "ping-after-update\n", 18, &n, c.err, sizeof(c.err));
+        if (rc == KTX__TLS_WANT_READ || rc == KTX__TLS_WANT_WRITE)
+            wait_for(c.fd, rc);
+    } while (rc == KTX__TLS_WANT_READ || rc == KTX__TLS_WANT_WRITE);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_msg(server_printed("ping-after-update"), "the server did not read our line");
+    close(in);
+    client_close(&c);
+}
+
+START_TEST(test_tls_read_answers_tls12_renegotiation)
+{
+    check_server_initiated_handshake("-tls1_2", "r\n");
+}
+END_TEST
+
+START_TEST(test_tls_read_answers_tls13_key_update_request)
+{
+    check_server_initiated_handshake("-tls1_3", "K\n");
 }
 END_TEST
 
@@ -811,6 +904,8 @@ static Suite *tls_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_tls_trusted_ca_handshakes_and_exchanges_bytes);
     tcase_add_test(tc, test_tls_pending_counts_decrypted_bytes_not_yet_read);
+    tcase_add_test(tc, test_tls_read_answers_tls12_renegotiation);
+    tcase_add_test(tc, test_tls_read_answers_tls13_key_update_request);
     tcase_add_test(tc, test_tls_ip_address_is_checked_against_ip_san);
     tcase_add_test(tc, test_tls_server_signed_by_unknown_ca_fails_with_auth);
     tcase_add_test(tc, test_tls_client_trusting_wrong_ca_fails_with_auth);
