@@ -13,28 +13,27 @@
 /* Records per transaction when --txn-records is not given. */
 #define DEFAULT_TXN_RECORDS 10000
 
-static void usage(FILE *out, const char *prog)
+static void usage(const char *prog)
 {
-    fprintf(out,
-            "usage: %s -b BOOTSTRAP -t TOPIC -n RECORDS -s SIZE\n"
-            "          [--mode plain|idempotent|transactional] [--txn-records N]\n"
-            "          [-z none|zstd] [-k] [-p PARTITIONS] [--poll-every N] [-q]\n"
-            "          [-X property=value ...]\n"
-            "  -b  bootstrap servers (host:port,...)\n"
-            "  -t  topic (must exist, or be auto-created by the cluster)\n"
-            "  -n  records to produce in the timed window\n"
-            "  -s  value size in bytes (random upper-case letters, generated once)\n"
-            "  --mode  plain (no idempotence), idempotent (default) or transactional\n"
-            "  --txn-records  records per transaction in transactional mode (default %d)\n"
-            "  -z  compression codec, none (default) or zstd\n"
-            "  -k  give every record a 16-byte decimal key (murmur2 partitioning)\n"
-            "  -p  warm-up: send one record to each partition 0..PARTITIONS-1 before the\n"
-            "      timed window (default: one record to any partition)\n"
-            "  --poll-every  serve delivery reports (poll 0) after every N sends (default 1)\n"
-            "  -q  print only the result line\n"
-            "  -X  a client property, applied after the defaults (acks=all, linger.ms=5)\n"
-            "The last line printed is the machine-readable result (key=value pairs).\n",
-            prog, DEFAULT_TXN_RECORDS);
+    printf("usage: %s -b BOOTSTRAP -t TOPIC -n RECORDS -s SIZE\n"
+           "          [--mode plain|idempotent|transactional] [--txn-records N]\n"
+           "          [-z none|zstd] [-k] [-p PARTITIONS] [--poll-every N] [-q]\n"
+           "          [-X property=value ...]\n"
+           "  -b  bootstrap servers (host:port,...)\n"
+           "  -t  topic (must exist, or be auto-created by the cluster)\n"
+           "  -n  records to produce in the timed window\n"
+           "  -s  value size in bytes (random upper-case letters, generated once)\n"
+           "  --mode  plain (no idempotence), idempotent (default) or transactional\n"
+           "  --txn-records  records per transaction in transactional mode (default %d)\n"
+           "  -z  compression codec, none (default) or zstd\n"
+           "  -k  give every record a 16-byte decimal key (murmur2 partitioning)\n"
+           "  -p  warm-up: send one record to each partition 0..PARTITIONS-1 before the\n"
+           "      timed window (default: one record to any partition)\n"
+           "  --poll-every  serve delivery reports (poll 0) after every N sends (default 1)\n"
+           "  -q  print only the result line\n"
+           "  -X  a client property, applied after the defaults (acks=all, linger.ms=5)\n"
+           "The last line printed is the machine-readable result (key=value pairs).\n",
+           prog, DEFAULT_TXN_RECORDS);
 }
 
 void perf_warn(const char *prog, const char *fmt, ...)
@@ -148,22 +147,22 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *opts, const char *p
     opts->txn_records = DEFAULT_TXN_RECORDS;
     opts->compression = "none";
     opts->poll_every = 1;
-    optind = 1;
+    optind = 0; /* 0, not 1: glibc and musl then also reset their scan state */
     while ((c = getopt_long(argc, argv, "b:t:n:s:z:kp:qX:h", longopts, NULL)) != -1) {
         if (c == 'h') {
-            usage(stdout, prog);
+            usage(prog);
             return 1;
         }
         if (!apply_opt(opts, c, optarg)) {
             if (c != '?')
                 perf_warn(prog, "bad value for option -%c: %s", c, optarg ? optarg : "");
-            usage(stderr, prog);
+            perf_warn(prog, "run %s -h for the usage", prog);
             return 2;
         }
     }
     if (optind != argc || opts->bootstrap == NULL || opts->topic == NULL || opts->records == 0) {
-        perf_warn(prog, "-b, -t and -n are required (and nothing else may follow the options)");
-        usage(stderr, prog);
+        perf_warn(prog, "-b, -t and -n are required (and nothing else may follow the options); "
+                        "run %s -h for the usage", prog);
         return 2;
     }
     return 0;
@@ -264,6 +263,8 @@ uint64_t perf_hist_percentile(const struct perf_hist *hist, double pct)
     rank = (uint64_t)(pct / 100.0 * (double)hist->count + 0.999999);
     if (rank < 1)
         rank = 1;
+    if (rank >= hist->count)
+        return hist->max; /* the largest value is kept exactly */
     for (unsigned i = 0; i < PERF_HIST_BUCKETS; i++) {
         seen += hist->buckets[i];
         if (seen >= rank) {

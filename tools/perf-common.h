@@ -93,7 +93,7 @@ struct perf_run {
  * Parses |argv| into |*opts| (zeroed first). |prog| names the program in the usage text.
  * Copies each -X pair; release them with perf_opts_free().
  * Returns 0, 1 after printing the usage on stdout for -h, or 2 after printing the problem
- * and the usage on stderr.
+ * on stderr.
  */
 int perf_opts_parse(int argc, char **argv, struct perf_opts *opts, const char *prog);
 
@@ -123,7 +123,7 @@ void perf_hist_record(struct perf_hist *hist, uint64_t ns);
 /*
  * Returns the value at percentile |pct| (0 < pct <= 100) of |hist| in nanoseconds: the
  * middle of the bucket holding the ceil(pct/100 * count)-th smallest value, capped by the
- * exact maximum. Returns 0 for an empty histogram.
+ * exact maximum (which is what the largest rank reads). Returns 0 for an empty histogram.
  */
 uint64_t perf_hist_percentile(const struct perf_hist *hist, double pct);
 
