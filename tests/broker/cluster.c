@@ -45,6 +45,20 @@ void kb_cluster_free(struct kb_cluster *c)
     memset(c, 0, sizeof(*c));
 }
 
+void kb_cluster_forget_state(struct kb_cluster *c)
+{
+    struct kb_txncoord_conf conf = c->txncoord.conf;
+
+    for (size_t i = 0; i < c->n_topics; i++)
+        topic_free(&c->topics[i]);
+    c->n_topics = 0;
+    kb_txncoord_free(&c->txncoord);
+    kb_groups_free(&c->groups);
+    kb_txncoord_init(&c->txncoord, &conf);
+    kb_groups_init(&c->groups);
+    c->dirty_state = false;
+}
+
 /* FNV-1a over |len| bytes: coordinator placement and topic ids. */
 static uint64_t hash_bytes(const char *p, size_t len)
 {
@@ -338,6 +352,7 @@ static const char *cmd_broker(struct kb_cluster *c, const char *verb, const char
         b->up = true;
     } else if (strcmp(verb, "restart") == 0) {
         b->generation++;
+        b->restart_pending = true;
     } else {
         b->rtt_ms = ms < 0 ? 0 : ms;
     }

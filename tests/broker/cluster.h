@@ -11,8 +11,13 @@
  *                                       (CODE -1: drop the connection instead)
  *   berr BROKER APIKEY CODE DELAY_MS    the next request of APIKEY on BROKER gets CODE (0: a
  *                                       normal answer), after DELAY_MS; CODE -1 drops the
- *                                       connection. Several berr queue up in order.
- *   down BROKER | up BROKER | restart BROKER
+ *                                       connection; CODE -2 applies the request, then
+ *                                       drops the connection without answering. Several
+ *                                       berr queue up in order.
+ *   down BROKER | up BROKER
+ *   restart BROKER                      drop the broker's connections and refuse new ones
+ *                                       for KB_RESTART_REFUSE_MS; with a data directory the
+ *                                       server also reloads the whole state from it
  *   rtt BROKER MS                       delay every response of BROKER by MS
  *   coord txn|group KEY BROKER          place a coordinator
  *   leader TOPIC PARTITION BROKER       move a partition's leadership (bumps its epoch);
@@ -31,6 +36,12 @@
 #define KB_MAX_PARTITIONS 1024
 #define KB_MAX_TOPICS 4096
 #define KB_MAX_INJECT 64
+/* How long a restarted broker refuses connections. */
+#define KB_RESTART_REFUSE_MS 300
+
+/* Fault codes of `err`/`berr` that are not Kafka error codes. */
+#define KB_FAULT_DROP (-1)            /* drop the connection instead of applying the request */
+#define KB_FAULT_APPLY_THEN_DROP (-2) /* apply the request, then drop without answering */
 
 struct kb_partition {
     int32_t index;
@@ -63,6 +74,7 @@ struct kb_broker {
     struct kb_broker_err errs[KB_MAX_INJECT]; /* queued berr, oldest first */
     int n_errs;
     uint32_t generation; /* bumped by down/restart: the server drops older connections */
+    bool restart_pending; /* set by `restart`; the server clears it once it restarted it */
 };
 
 /* A one-shot error injection (err). */
@@ -143,6 +155,15 @@ void kb_cluster_faults(struct kb_cluster *c, int32_t node_id, int16_t api_key, i
  */
 int kb_cluster_write_markers(struct kb_cluster *c, const struct kb_txn_markers *markers,
                              int64_t now_ms);
+
+/*
+ * Forgets every topic, log, coordinator record and group offset, as a crash would, and
+ * leaves an empty coordinator and group store with the same configuration, ready for the
+ * data directory to be loaded again. Brokers, fault injections and coordinator placements
+ * are kept (they are the test's, not the cluster's). Leadership is to be saved by the
+ * caller first when it must survive: topics are recreated with their default leaders.
+ */
+void kb_cluster_forget_state(struct kb_cluster *c);
 
 /* Aborts every timed-out transaction and completes those due. Returns 0 or an error. */
 int kb_cluster_tick(struct kb_cluster *c, int64_t now_ms);

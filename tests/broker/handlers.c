@@ -348,8 +348,11 @@ int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req,
     ctx.reply = reply;
     ctx.arena = &arena;
     kb_cluster_faults(c, node_id, hdr.request_api_key, &ctx.forced, &reply->delay_ms);
-    if (ctx.forced == -1)
+    if (ctx.forced == KB_FAULT_DROP)
         return KTX_ERR_TRANSPORT; /* `err API COUNT -1`: drop the connection */
+    bool drop_after = ctx.forced == KB_FAULT_APPLY_THEN_DROP;
+    if (drop_after)
+        ctx.forced = 0;
     resp_ver = hdr.request_api_key == KTX__API_API_VERSIONS && (ctx.ver < 0 || ctx.ver > 4) ? 0 : ctx.ver;
     ktx__arena_init(&arena, ARENA_CEILING);
     ktx__proto_resp_header_encode(out, hdr.request_api_key, resp_ver, hdr.correlation_id);
@@ -357,5 +360,7 @@ int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req,
     ktx__arena_free(&arena);
     if (!err && !reply->send)
         ktx__w_reset(out);
-    return err;
+    /* `berr B API -2 0`: the request took effect, but its answer is lost with the
+     * connection, so that the client retries something the broker already applied. */
+    return !err && drop_after ? KTX_ERR_TRANSPORT : err;
 }

@@ -25,7 +25,8 @@ struct kb_reply {
  * size prefix) to |out| and fills |*reply|. |c| is changed as the request asks.
  * Returns 0, or KTX_ERR_BAD_MSG / KTX_ERR_UNSUPPORTED when the request cannot be answered
  * (the server then closes the connection, as Kafka does), or KTX_ERR_TRANSPORT when fault
- * injection asks for the connection to be dropped.
+ * injection asks for the connection to be dropped: before the request is applied for
+ * KB_FAULT_DROP, after it was applied (its answer is lost) for KB_FAULT_APPLY_THEN_DROP.
  */
 int kb_handle_request(struct kb_cluster *c, int32_t node_id, const uint8_t *req, size_t len,
                       int64_t now_ms, struct ktx__writer *out, struct kb_reply *reply);

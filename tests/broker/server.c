@@ -56,6 +56,7 @@ struct server {
     bool stdin_open;
     int64_t next_tick_ms;
     size_t saved_topics;
+    int64_t reopen_at_ms[KB_MAX_BROKERS]; /* a restarted broker's listener returns then; 0: none */
 };
 
 static int64_t mono_ms(void)
@@ -375,13 +376,104 @@ static int load_data_dir(struct server *s)
     return 0;
 }
 
-/* ---- control channel ---- */
+/* The leader and leader epoch of every partition, kept across a reload. */
+struct leadership {
+    int32_t *leader;
+    int32_t *epoch;
+    size_t n;
+};
+
+static int save_leadership(const struct server *s, struct leadership *l)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->c.n_topics; i++)
+        n += (size_t)s->c.topics[i].n_partitions;
+    l->n = n;
+    l->leader = calloc(n ? n : 1, sizeof(*l->leader));
+    l->epoch = calloc(n ? n : 1, sizeof(*l->epoch));
+    if (!l->leader || !l->epoch)
+        return KTX_ERR_NO_MEMORY;
+    n = 0;
+    for (size_t i = 0; i < s->c.n_topics; i++)
+        for (int32_t j = 0; j < s->c.topics[i].n_partitions; j++, n++) {
+            l->leader[n] = s->c.topics[i].partitions[j].leader;
+            l->epoch[n] = s->c.topics[i].partitions[j].leader_epoch;
+        }
+    return 0;
+}
+
+/* Puts the saved leadership back; the topics were reloaded in the order they were saved. */
+static void restore_leadership(struct server *s, const struct leadership *l)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < s->c.n_topics; i++)
+        for (int32_t j = 0; j < s->c.topics[i].n_partitions && n < l->n; j++, n++) {
+            struct kb_partition *p = &s->c.topics[i].partitions[j];
+            p->leader = l->leader[n];
+            p->leader_epoch = l->epoch[n];
+            p->log.leader_epoch = l->epoch[n];
+        }
+}
+
+/*
+ * A broker restart with a data directory: everything is written out, then the whole
+ * state is dropped and read back from the directory, so that whatever only lived in
+ * memory is lost exactly as a crash would lose it (the coordinator epoch goes up,
+ * transactions caught in a Prepare state get their markers again, producer state is
+ * rebuilt by scanning the logs). The process is one, so this is every broker's state.
+ * Returns 0, or KTX_ERR_STORE / KTX_ERR_NO_MEMORY (the broker then stops: its state is
+ * no longer trustworthy).
+ */
+static int reload_state(struct server *s)
+{
+    struct leadership l = {0};
+    int err;
+
+    persist(s);
+    if ((err = save_leadership(s, &l)) == 0) {
+        kb_cluster_forget_state(&s->c);
+        if ((err = load_data_dir(s)) == 0)
+            restore_leadership(s, &l);
+    }
+    free(l.leader);
+    free(l.epoch);
+    return err;
+}
+
+/* Starts the restart of every broker that `restart` marked: its listener closes for
+ * KB_RESTART_REFUSE_MS and, with a data directory, the state is reloaded. */
+static void restart_brokers(struct server *s)
+{
+    bool any = false;
+
+    for (int32_t i = 0; i < s->c.n_brokers; i++) {
+        struct kb_broker *b = &s->c.brokers[i];
+        if (!b->restart_pending)
+            continue;
+        b->restart_pending = false;
+        any = true;
+        close_listener(s, i);
+        s->reopen_at_ms[i] = mono_ms() + KB_RESTART_REFUSE_MS;
+    }
+    if (any && s->conf->data_dir && reload_state(s) != 0) {
+        fprintf(stderr, "ktx-broker: cannot reload the data directory after a restart\n");
+        s->c.quit = true;
+    }
+}
 
 /* Opens or closes listeners and drops connections after up/down/restart. */
 static void sync_brokers(struct server *s)
 {
+    int64_t now = mono_ms();
+
+    restart_brokers(s);
     for (int32_t i = 0; i < s->c.n_brokers; i++) {
         const struct kb_broker *b = &s->c.brokers[i];
+        if (s->reopen_at_ms[i] && now < s->reopen_at_ms[i])
+            continue; /* still restarting */
+        s->reopen_at_ms[i] = 0;
         if (!b->up && s->listeners[i] >= 0)
             close_listener(s, i);
         else if (b->up && s->listeners[i] < 0 && open_listener(s, i, b->port) != 0)
@@ -442,6 +534,9 @@ static int poll_timeout(const struct server *s, int64_t now)
 {
     int64_t next = s->next_tick_ms;
 
+    for (int32_t i = 0; i < s->c.n_brokers; i++)
+        if (s->reopen_at_ms[i] && s->reopen_at_ms[i] < next)
+            next = s->reopen_at_ms[i];
     for (size_t i = 0; i < s->n_conns; i++)
         if (s->conns[i]->head && s->conns[i]->head->send_at_ms < next)
             next = s->conns[i]->head->send_at_ms;
@@ -497,6 +592,9 @@ static void loop_once(struct server *s)
             accept_conn(s, lnode[i]);
     if (pfd[0].revents & (POLLIN | POLLHUP))
         read_stdin(s);
+    for (int32_t i = 0; i < s->c.n_brokers; i++)
+        if (s->reopen_at_ms[i] && mono_ms() >= s->reopen_at_ms[i])
+            sync_brokers(s);
     if (mono_ms() >= s->next_tick_ms) {
         kb_cluster_tick(&s->c, wall_ms());
         s->next_tick_ms = mono_ms() + TICK_MS;
