@@ -29,6 +29,7 @@ struct ktx__sasl {
     sasl_callback_t callbacks[3];
 };
 
+/* Formats a message into |errbuf| (|errsize| bytes) unless it is NULL or empty. */
 static void KTX__PRINTF(3, 4) set_err(char *errbuf, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
@@ -60,6 +61,8 @@ const char *ktx__sasl_mechanism_name(enum ktx__sasl_mechanism mech)
  * PLAIN (RFC 4616): one message, "authzid \0 authcid \0 password" with an empty authzid.
  * ------------------------------------------------------------------------------------------ */
 
+/* Builds the PLAIN message from sasl.username and sasl.password. Returns 0 or
+ * KTX_ERR_NO_MEMORY. */
 static int plain_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv)
 {
     size_t ulen = strlen(cv->sasl_username), plen = strlen(cv->sasl_password);
@@ -75,6 +78,7 @@ static int plain_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv)
     return 0;
 }
 
+/* Sends the message, then takes the broker's (empty) answer as success. */
 static int plain_step(struct ktx__sasl *sasl, const uint8_t **out, size_t *out_len)
 {
     if (sasl->step++ == 0) {
@@ -89,6 +93,8 @@ static int plain_step(struct ktx__sasl *sasl, const uint8_t **out, size_t *out_l
  * SCRAM: client-first, client-final, then the check of server-final.
  * ------------------------------------------------------------------------------------------ */
 
+/* Step 0 sends client-first, step 1 answers server-first with client-final, step 2 checks
+ * server-final. */
 static int scram_step(struct ktx__sasl *sasl, const uint8_t *in, size_t in_len,
                       const uint8_t **out, size_t *out_len, char *errbuf, size_t errsize)
 {
@@ -127,6 +133,7 @@ static int scram_step(struct ktx__sasl *sasl, const uint8_t *in, size_t in_len,
 static pthread_once_t cyrus_once = PTHREAD_ONCE_INIT;
 static int cyrus_init_result = SASL_FAIL;
 
+/* Initialises Cyrus SASL's client side once per process (plugins from the default path). */
 static void cyrus_init(void)
 {
     cyrus_init_result = sasl_client_init(NULL);
@@ -164,6 +171,8 @@ static void cyrus_err(const struct ktx__sasl *sasl, int rc, const char *what, ch
             what, detail ? detail : "unknown error");
 }
 
+/* Points MIT Kerberos at the keytab, then creates the Cyrus client for service@host with
+ * no security layer. */
 static int gssapi_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv,
                        char *errbuf, size_t errsize)
 {
@@ -220,6 +229,7 @@ static int gssapi_result(struct ktx__sasl *sasl, int rc, const char *out, unsign
     return KTX__SASL_CONTINUE;
 }
 
+/* Starts the GSSAPI mechanism on the first call, then hands each server token to Cyrus. */
 static int gssapi_step(struct ktx__sasl *sasl, const uint8_t *in, size_t in_len,
                        const uint8_t **out, size_t *out_len, char *errbuf, size_t errsize)
 {
@@ -252,6 +262,7 @@ static int gssapi_step(struct ktx__sasl *sasl, const uint8_t *in, size_t in_len,
  * The object.
  * ------------------------------------------------------------------------------------------ */
 
+/* PLAIN and SCRAM need a user name and a password (which may be empty). */
 static int check_credentials(enum ktx__sasl_mechanism mech, const struct ktx__conf_values *cv,
                              char *errbuf, size_t errsize)
 {

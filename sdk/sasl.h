@@ -10,6 +10,12 @@
  *
  * Mechanisms: PLAIN ("\0user\0password"), SCRAM-SHA-256 and SCRAM-SHA-512 (scram.h), and
  * GSSAPI (Kerberos) through Cyrus SASL's client API. Only sasl.c includes Cyrus headers.
+ * Steps: PLAIN sends one message (then DONE on the broker's empty answer); SCRAM sends
+ * client-first and client-final, and the step on server-final (v=) checks the server's
+ * signature before DONE; GSSAPI sends Kerberos tokens until Cyrus completes, its last token
+ * still goes out with CONTINUE and the step on the broker's answer gives DONE. A broker
+ * that refuses answers SaslAuthenticate with an error code: the connection layer reports
+ * that itself (KTX_ERR_AUTH with the broker's error_message) without another step.
  *
  * Secrets (sasl.password, the keytab's keys) are never written to a message.
  * Thread: an object belongs to the connection that drives it. ktx__sasl_new() for GSSAPI

@@ -24,6 +24,7 @@ struct ktx__scram {
     uint8_t server_signature[KTX__HASH_MAX_SIZE];
 };
 
+/* Formats a message into |errbuf| (|errsize| bytes) unless it is NULL or empty. */
 static void KTX__PRINTF(3, 4) set_err(char *errbuf, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
@@ -332,6 +333,8 @@ static char *saslname(const char *user)
     return out;
 }
 
+/* The message is built in the order of RFC 5802 section 7: gs2-header "n,," (no channel
+ * binding, no authzid), then client-first-message-bare, which is kept for AuthMessage. */
 int ktx__scram_client_first(struct ktx__scram *scram, const char *nonce, const char **msg,
                             size_t *len)
 {

@@ -34,7 +34,7 @@ struct ktx__tls {
     char *host;
 };
 
-/* Formats a message into |errbuf| when there is room. */
+/* Formats a message into |errbuf| (|errsize| bytes) unless it is NULL or empty. */
 static void KTX__PRINTF(3, 4) set_err(char *errbuf, size_t errsize, const char *fmt, ...)
 {
     va_list ap;
@@ -68,6 +68,8 @@ static unsigned long pop_ssl_error(char *buf, size_t size)
  * away gives EPIPE (a transport error) rather than SIGPIPE, as conn.c does for plain sockets.
  * ------------------------------------------------------------------------------------------ */
 
+/* Sends |len| bytes of |buf|; EAGAIN marks the BIO "retry write" (OpenSSL then reports
+ * SSL_ERROR_WANT_WRITE). */
 static int sock_bio_write(BIO *bio, const char *buf, int len)
 {
     ssize_t r = send(BIO_get_fd(bio, NULL), buf, (size_t)len, MSG_NOSIGNAL);
@@ -78,6 +80,7 @@ static int sock_bio_write(BIO *bio, const char *buf, int len)
     return (int)r;
 }
 
+/* Receives up to |len| bytes; EAGAIN marks the BIO "retry read" (SSL_ERROR_WANT_READ). */
 static int sock_bio_read(BIO *bio, char *buf, int len)
 {
     ssize_t r = recv(BIO_get_fd(bio, NULL), buf, (size_t)len, 0);
@@ -88,6 +91,7 @@ static int sock_bio_read(BIO *bio, char *buf, int len)
     return (int)r;
 }
 
+/* Sends the string |str| (OpenSSL does not use it for TLS records; here for completeness). */
 static int sock_bio_puts(BIO *bio, const char *str)
 {
     return sock_bio_write(bio, str, (int)strlen(str));
@@ -538,6 +542,7 @@ void ktx__tls_free(struct ktx__tls *tls)
  * Crypto wrappers for SCRAM.
  * ------------------------------------------------------------------------------------------ */
 
+/* Returns OpenSSL's digest for |hash| (static, never freed). */
 static const EVP_MD *hash_md(enum ktx__hash hash)
 {
     return hash == KTX__HASH_SHA512 ? EVP_sha512() : EVP_sha256();

@@ -8,6 +8,7 @@
  *   loopback from a realm created in a temporary directory; skipped, with a message, when
  *   krb5kdc or the GSSAPI plugin is not installed.
  */
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -666,7 +667,11 @@ static void start_kdc(int port)
     kdc_pid = fork();
     ck_assert_int_ge(kdc_pid, 0);
     if (kdc_pid == 0) {
+        int null_fd = open("/dev/null", O_WRONLY);
+
         prctl(PR_SET_PDEATHSIG, SIGKILL);
+        dup2(null_fd, 1);
+        dup2(null_fd, 2);
         execlp("krb5kdc", "krb5kdc", "-n", (char *)NULL);
         _exit(127);
     }
