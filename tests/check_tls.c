@@ -627,6 +627,20 @@ START_TEST(test_tls_pem_strings_replace_files)
 }
 END_TEST
 
+START_TEST(test_tls_system_store_is_used_when_no_ca_is_set)
+{
+    struct ktx__conf_values cv = trusting("ca.pem");
+    struct client c;
+    int port = start_server_with("server", NULL, NULL, NULL, NULL);
+
+    /* The system's CAs load (no error) and do not vouch for the private test CA. */
+    cv.ssl_ca_location = NULL;
+    ck_assert_int_eq(client_handshake(&c, &cv, port, "localhost"), KTX_ERR_AUTH);
+    ck_assert_msg(strstr(c.err, "unable to get local issuer certificate"), "%s", c.err);
+    client_close(&c);
+}
+END_TEST
+
 START_TEST(test_tls_ca_pem_of_wrong_ca_fails_with_auth)
 {
     struct ktx__conf_values cv = trusting("ca.pem");
@@ -917,6 +931,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_encrypted_key_with_right_password_authenticates);
     tcase_add_test(tc, test_tls_encrypted_key_with_wrong_or_no_password_is_bad_config);
     tcase_add_test(tc, test_tls_pem_strings_replace_files);
+    tcase_add_test(tc, test_tls_system_store_is_used_when_no_ca_is_set);
     tcase_add_test(tc, test_tls_ca_pem_of_wrong_ca_fails_with_auth);
     tcase_add_test(tc, test_tls_ca_directory_is_trusted);
     tcase_add_test(tc, test_tls_server_speaking_only_tls11_is_refused);
