@@ -5,6 +5,7 @@
 #include "handlers_int.h"
 
 #include "proto_meta.h"
+#include "proto_sasl.h"
 
 #include <string.h>
 
@@ -279,6 +280,43 @@ static int h_find_coordinator(struct kb_req_ctx *ctx, const uint8_t *body, size_
     return ktx__proto_find_coordinator_resp_encode(w, ctx->ver, &resp);
 }
 
+/* ---- SaslHandshake and SaslAuthenticate on a listener without SASL ---- */
+
+/*
+ * A listener without SASL answers SaslHandshake with UNSUPPORTED_SASL_MECHANISM and no
+ * mechanism, and SaslAuthenticate with ILLEGAL_SASL_STATE, as Kafka does. Listeners with
+ * SASL answer both in bsasl.c (kb_sasl_handle_request()), which holds the connection's state.
+ */
+static int h_sasl_handshake(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
+                            struct ktx__writer *w)
+{
+    struct ktx__sasl_handshake_req req;
+    struct ktx__sasl_handshake_resp resp;
+    int err = ktx__proto_sasl_handshake_req_decode(body, len, ctx->ver, &req, ctx->arena);
+
+    if (err)
+        return err;
+    memset(&resp, 0, sizeof(resp));
+    resp.error_code = ctx->forced ? ctx->forced : KTX_ERR_UNSUPPORTED_SASL_MECHANISM;
+    return ktx__proto_sasl_handshake_resp_encode(w, ctx->ver, &resp);
+}
+
+static int h_sasl_authenticate(struct kb_req_ctx *ctx, const uint8_t *body, size_t len,
+                               struct ktx__writer *w)
+{
+    struct ktx__sasl_authenticate_req req;
+    struct ktx__sasl_authenticate_resp resp;
+    int err = ktx__proto_sasl_authenticate_req_decode(body, len, ctx->ver, &req, ctx->arena);
+
+    if (err)
+        return err;
+    memset(&resp, 0, sizeof(resp));
+    resp.error_code = ctx->forced ? ctx->forced : KTX_ERR_ILLEGAL_SASL_STATE;
+    resp.error_message = ktx__str_c("SASL is not enabled on this listener");
+    resp.auth_bytes = (struct ktx__bytes){(const uint8_t *)"", 0};
+    return ktx__proto_sasl_authenticate_resp_encode(w, ctx->ver, &resp);
+}
+
 /* ---- dispatch ---- */
 
 static const struct {
@@ -300,6 +338,8 @@ static const struct {
     {KTX__API_TXN_OFFSET_COMMIT, kb_h_txn_offset_commit},
     {KTX__API_DESCRIBE_PRODUCERS, kb_h_describe_producers},
     {KTX__API_DESCRIBE_TRANSACTIONS, kb_h_describe_transactions},
+    {KTX__API_SASL_HANDSHAKE, h_sasl_handshake},
+    {KTX__API_SASL_AUTHENTICATE, h_sasl_authenticate},
 };
 
 static kb_handler_fn find_handler(int16_t api_key)

@@ -4,6 +4,8 @@
  */
 #include "server.h"
 
+#include "bsasl.h"
+#include "btls.h"
 #include "handlers.h"
 #include "persist.h"
 
@@ -42,6 +44,8 @@ struct conn {
     size_t rcap;
     struct pending *head;
     struct pending *tail;
+    struct kb_tls_conn *tls;   /* NULL on a plaintext listener */
+    struct kb_sasl_conn *sasl; /* NULL on a listener without SASL */
 };
 
 struct server {
@@ -56,6 +60,7 @@ struct server {
     bool stdin_open;
     int64_t next_tick_ms;
     size_t saved_topics;
+    struct kb_tls *tls; /* the TLS server context, NULL without TLS */
     int64_t reopen_at_ms[KB_MAX_BROKERS]; /* a restarted broker's listener returns then; 0: none */
 };
 
@@ -107,6 +112,52 @@ static void close_listener(struct server *s, int32_t node)
     s->listeners[node] = -1;
 }
 
+/* ---- listener security (TLS: btls.h, SASL: bsasl.h) ---- */
+
+/* Sets up TLS and SASL as |s->conf| asks. Returns 0 or KTX_ERR_BAD_CONFIG. */
+static int security_start(struct server *s)
+{
+    char err[512];
+
+    if (s->conf->tls && kb_tls_new(&s->tls, s->conf->tls, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ktx-broker: TLS: %s\n", err);
+        return KTX_ERR_BAD_CONFIG;
+    }
+    if (s->conf->sasl && kb_sasl_init(s->conf->sasl, err, sizeof(err)) != 0) {
+        fprintf(stderr, "ktx-broker: SASL: %s\n", err);
+        return KTX_ERR_BAD_CONFIG;
+    }
+    return 0;
+}
+
+static void security_stop(struct server *s)
+{
+    kb_tls_free(s->tls);
+    s->tls = NULL;
+    if (s->conf->sasl)
+        kb_sasl_done();
+}
+
+/* Gives a new connection its TLS session and SASL state. Returns false when out of memory. */
+static bool conn_secure(struct server *s, struct conn *conn)
+{
+    if (s->tls && !(conn->tls = kb_tls_conn_new(s->tls, conn->fd)))
+        return false;
+    return !s->conf->sasl || (conn->sasl = kb_sasl_conn_new()) != NULL;
+}
+
+/* read(2) or a TLS read: the same results. */
+static ssize_t conn_recv(struct conn *conn, void *buf, size_t len)
+{
+    return conn->tls ? kb_tls_read(conn->tls, buf, len) : read(conn->fd, buf, len);
+}
+
+/* send(2) or a TLS write: the same results. */
+static ssize_t conn_send(struct conn *conn, const void *buf, size_t len)
+{
+    return conn->tls ? kb_tls_write(conn->tls, buf, len) : send(conn->fd, buf, len, MSG_NOSIGNAL);
+}
+
 /* ---- connections ---- */
 
 static void conn_close(struct server *s, size_t i)
@@ -119,6 +170,8 @@ static void conn_close(struct server *s, size_t i)
         free(p->buf);
         free(p);
     }
+    kb_tls_conn_free(conn->tls);
+    kb_sasl_conn_free(conn->sasl);
     close(conn->fd);
     free(conn->rbuf);
     free(conn);
@@ -142,6 +195,8 @@ static void accept_conn(struct server *s, int32_t node)
     conn->index = node;
     conn->generation = s->c.brokers[node].generation;
     s->conns[s->n_conns++] = conn;
+    if (!conn_secure(s, conn))
+        conn_close(s, s->n_conns - 1);
 }
 
 /* Queues |out| (a response without size prefix) behind the connection's earlier ones. */
@@ -181,8 +236,12 @@ static int handle_frames(struct server *s, struct conn *conn)
         if (conn->rlen - pos - 4 < size)
             break;
         ktx__w_init(&out, 1024, 0);
-        err = kb_handle_request(&s->c, s->c.brokers[conn->index].node_id, conn->rbuf + pos + 4, size,
-                                wall_ms(), &out, &reply);
+        if (conn->sasl)
+            err = kb_sasl_handle_request(&s->c, s->c.brokers[conn->index].node_id, conn->sasl,
+                                         conn->rbuf + pos + 4, size, wall_ms(), &out, &reply);
+        else
+            err = kb_handle_request(&s->c, s->c.brokers[conn->index].node_id, conn->rbuf + pos + 4,
+                                    size, wall_ms(), &out, &reply);
         if (!err && reply.send)
             err = enqueue(conn, &out, reply.delay_ms);
         ktx__w_free(&out);
@@ -206,7 +265,7 @@ static int conn_read(struct server *s, struct conn *conn)
             conn->rbuf = np;
             conn->rcap = cap;
         }
-        n = read(conn->fd, conn->rbuf + conn->rlen, conn->rcap - conn->rlen);
+        n = conn_recv(conn, conn->rbuf + conn->rlen, conn->rcap - conn->rlen);
         if (n > 0) {
             conn->rlen += (size_t)n;
             continue;
@@ -225,7 +284,7 @@ static int conn_write(struct conn *conn, int64_t now)
 {
     while (conn->head && conn->head->send_at_ms <= now) {
         struct pending *p = conn->head;
-        ssize_t n = send(conn->fd, p->buf + p->sent, p->len - p->sent, MSG_NOSIGNAL);
+        ssize_t n = conn_send(conn, p->buf + p->sent, p->len - p->sent);
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ? 0 : KTX_ERR_TRANSPORT;
         p->sent += (size_t)n;
@@ -554,10 +613,13 @@ static void serve_conns(struct server *s, struct pollfd *pfd, size_t base, size_
         int err = 0;
         if (pfd[base + k].revents & (POLLERR | POLLHUP | POLLNVAL))
             err = pfd[base + k].revents & POLLIN ? 0 : KTX_ERR_TRANSPORT;
-        if (!err && (pfd[base + k].revents & POLLIN))
+        if (!err && ((pfd[base + k].revents & POLLIN) ||
+                     (conn->tls && kb_tls_wants_write(conn->tls) && (pfd[base + k].revents & POLLOUT))))
             err = conn_read(s, conn);
         if (!err)
             err = conn_write(conn, now);
+        if (!err && conn->sasl && kb_sasl_conn_failed(conn->sasl) && !conn->head)
+            err = KTX_ERR_AUTH; /* the failure was answered: close, as Kafka does */
         if (err)
             conn_close(s, k);
     }
@@ -580,7 +642,8 @@ static void loop_once(struct server *s)
     base = n;
     for (size_t i = 0; i < nconns; i++) {
         short ev = POLLIN;
-        if (s->conns[i]->head && s->conns[i]->head->send_at_ms <= now)
+        if ((s->conns[i]->head && s->conns[i]->head->send_at_ms <= now) ||
+            (s->conns[i]->tls && kb_tls_wants_write(s->conns[i]->tls)))
             ev |= POLLOUT;
         pfd[n++] = (struct pollfd){s->conns[i]->fd, ev, 0};
     }
@@ -634,6 +697,7 @@ int kb_server_run(const struct kb_server_conf *conf, FILE *out)
     s->c.auto_create_partitions = conf->auto_create_partitions;
     for (int32_t i = 0; i < KB_MAX_BROKERS; i++)
         s->listeners[i] = -1;
+    err = security_start(s);
     for (int32_t i = 0; i < s->c.n_brokers && !err; i++)
         err = open_listener(s, i, conf->port_base ? conf->port_base + i : 0);
     if (!err)
@@ -646,6 +710,7 @@ int kb_server_run(const struct kb_server_conf *conf, FILE *out)
         persist(s);
     }
     server_free(s);
+    security_stop(s);
     free(s);
     return err;
 }
