@@ -472,6 +472,90 @@ KTX_EXPORT ktx_error_t *ktx_flush(ktx_producer_t *producer, int timeout_ms);
  */
 KTX_EXPORT ktx_error_t *ktx_close(ktx_producer_t *producer, int timeout_ms);
 
+/* ------------------------------------------------------------------------------------ */
+/* Transactions (docs/api.md "Transactions"; txn/txn_api.c).                            */
+/* ------------------------------------------------------------------------------------ */
+
+/* Defined when the transactional API below is available (ktx-perf keys its mode on it). */
+#define KTX_HAVE_TRANSACTIONS 1
+
+/*
+ * Registers transactional.id with its coordinator (FindCoordinator, then InitProducerId
+ * with transaction.timeout.ms): fences any older producer with the same id, waits until the
+ * coordinator completed that producer's last transaction, and obtains this producer's id and
+ * epoch. Must be called once, before any other transactional call.
+ * Blocks up to |timeout_ms| (KTX_TIMEOUT_INFINITE: no limit); resumable. Thread-safe.
+ * Returns NULL on success, else an error the caller frees: _TIMED_OUT (retriable: call it
+ * again to resume), _STATE (called twice, or no transactional.id), _INVALID_ARG, fatal
+ * (TRANSACTIONAL_ID_AUTHORIZATION_FAILED, INVALID_TRANSACTION_TIMEOUT, UNSUPPORTED_VERSION).
+ */
+KTX_EXPORT ktx_error_t *ktx_init_transactions(ktx_producer_t *producer, int timeout_ms);
+
+/*
+ * Starts a transaction locally (no network I/O: partitions join it as |producer| sends to
+ * them). Does not block. Thread-safe.
+ * Returns NULL, or an error the caller frees: _STATE (not ready: init not done, or a
+ * transaction is open), the stored abortable or fatal error.
+ */
+KTX_EXPORT ktx_error_t *ktx_begin_transaction(ktx_producer_t *producer);
+
+/*
+ * Flushes every record of the transaction, then commits it (EndTxn commit). On NULL every
+ * record and every offset of the transaction is visible to read_committed consumers, and
+ * the delivery reports of its records have been served.
+ * Blocks up to |timeout_ms|; resumable. Thread: an application thread, not a callback.
+ * Returns NULL or an error the caller frees: _TIMED_OUT (retriable: call it again),
+ * abortable (a record failed, the coordinator aborted the transaction: NOT committed; call
+ * ktx_abort_transaction()), fatal (e.g. PRODUCER_FENCED), _STATE, _INVALID_ARG.
+ */
+KTX_EXPORT ktx_error_t *ktx_commit_transaction(ktx_producer_t *producer, int timeout_ms);
+
+/*
+ * Aborts the transaction: records still buffered fail with _PURGED (their delivery reports
+ * are served before the call returns), then EndTxn(abort); after an abortable error that
+ * needs it, the epoch is bumped (KIP-360). Valid in a transaction and after an abortable
+ * error. Blocks up to |timeout_ms|; resumable. Thread: an application thread, not a callback.
+ * Returns NULL or an error the caller frees: _TIMED_OUT (retriable, resumable), fatal,
+ * _STATE, _INVALID_ARG.
+ */
+KTX_EXPORT ktx_error_t *ktx_abort_transaction(ktx_producer_t *producer, int timeout_ms);
+
+/* A consumer position to commit within the transaction. */
+typedef struct ktx_offset {
+    const char *topic;
+    int32_t partition;
+    int64_t offset;       /* the NEXT offset to consume (last processed + 1) */
+    const char *metadata; /* may be NULL */
+} ktx_offset_t;
+
+/* The positions of one ktx_send_offsets_to_transaction() call. */
+typedef struct ktx_offsets {
+    const ktx_offset_t *offsets;
+    size_t count;
+} ktx_offsets_t;
+
+/* The consumer group's identity, as the consumer reports it (KIP-447). */
+typedef struct ktx_group_metadata {
+    const char *group_id;          /* required */
+    int32_t generation_id;         /* -1 when unknown */
+    const char *member_id;         /* "" (or NULL) when unknown */
+    const char *group_instance_id; /* NULL unless static membership */
+} ktx_group_metadata_t;
+
+/*
+ * Adds |offsets| of group |group| to the current transaction (AddOffsetsToTxn, then
+ * TxnOffsetCommit to the group coordinator): they are committed if and only if the
+ * transaction commits. Both structs and what they point to are borrowed for the call.
+ * Blocks up to |timeout_ms|; resumable (a resumed call ignores its arguments). Thread-safe.
+ * Returns NULL or an error the caller frees: _TIMED_OUT (retriable, resumable),
+ * _INVALID_ARG, _STATE (no transaction open), abortable (GROUP_AUTHORIZATION_FAILED,
+ * ILLEGAL_GENERATION, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID), fatal.
+ */
+KTX_EXPORT ktx_error_t *ktx_send_offsets_to_transaction(ktx_producer_t *producer,
+                                                        const ktx_offsets_t *offsets,
+                                                        const ktx_group_metadata_t *group,
+                                                        int timeout_ms);
+
 #ifdef __cplusplus
 }
 #endif

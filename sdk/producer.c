@@ -89,9 +89,6 @@ static void free_modules(ktx_producer_t *p)
 /* Refuses what later milestones implement. */
 static ktx_error_t *check_supported(const struct ktx__conf_values *v)
 {
-    if (v->transactional_id)
-        return ktx__error_new(KTX_ERR_UNSUPPORTED, 0,
-                              "transactional.id: transactions are not implemented yet");
     if (v->state_path)
         return ktx__error_new(KTX_ERR_UNSUPPORTED, 0,
                               "state.path: the persisted state is not implemented yet");

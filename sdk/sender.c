@@ -20,6 +20,7 @@ void ktx__sender_conf_init(struct ktx__sender_conf *sc, const struct ktx__conf_v
     sc->max_request_size = v->max_request_size;
     sc->retries = v->retries;
     sc->retry_backoff_ms = v->retry_backoff_ms;
+    sc->transactional_id = v->transactional_id;
 }
 
 int ktx__sender_new(struct ktx__sender **out, const struct ktx__sender_conf *sc,

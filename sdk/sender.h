@@ -44,6 +44,7 @@ struct ktx__sender_conf {
     int64_t retry_backoff_ms;
     ktx_log_cb_t log_cb;         /* may be NULL */
     void *log_opaque;
+    const char *transactional_id; /* borrowed from the configuration; NULL when not set */
 };
 
 /* Fills |*sc| from |v| (borrowed). */

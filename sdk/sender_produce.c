@@ -143,14 +143,14 @@ static int32_t topic_run(const struct ktx__sender_req *req, size_t i)
 static int encode_produce(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__sender_req *req = opaque;
-    struct ktx__str no_txn = {NULL, -1};
+    struct ktx__str txn_id = ktx__str_c(req->sender->conf.transactional_id);
     int32_t topics = 0;
     int err;
 
     req->version = ver;
     for (size_t i = 0; i < req->count; i += (size_t)topic_run(req, i))
         topics++;
-    err = ktx__proto_produce_req_begin(w, ver, no_txn, (int16_t)req->sender->conf.acks,
+    err = ktx__proto_produce_req_begin(w, ver, txn_id, (int16_t)req->sender->conf.acks,
                                        (int32_t)req->sender->conf.request_timeout_ms, topics);
     if (err != 0)
         return err;

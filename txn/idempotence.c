@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "idempotence.h"
+#include "txnmgr.h"
 
 /* The error a batch that cannot be retried any more fails with. */
 static int give_up_error(const struct ktx__produce_outcome *out)
@@ -200,6 +201,11 @@ int ktx__idempotence_register(struct ktx__sender *sender, const struct ktx__conf
     hooks.batch_expired = batch_expired;
     hooks.has_pending = has_pending;
     hooks.destroy = destroy;
+    /* A transactional producer: the manager takes over the hooks (txnmgr.h). */
+    if (v->transactional_id && ktx__txnmgr_attach(idem, v, &hooks) != 0) {
+        free(idem);
+        return KTX_ERR_NO_MEMORY;
+    }
     ktx__sender_set_hooks(sender, &hooks);
     return 0;
 }

@@ -40,6 +40,8 @@ struct ktx__idem_part {
     int32_t outstanding[KTX__IDEM_MAX_OUTSTANDING]; /* base sequences, in assignment order */
 };
 
+struct ktx__txnmgr;
+
 /* The layer. */
 struct ktx__idem {
     struct ktx__sender *sender;
@@ -58,6 +60,8 @@ struct ktx__idem {
     int64_t retry_backoff_ms;
     int64_t retry_backoff_max_ms;
     uint64_t epoch_bumps;         /* statistics */
+    struct ktx__txnmgr *txn;      /* the transaction manager (txnmgr.h), NULL without
+                                     transactional.id */
     struct ktx__idem_part *parts; /* open-addressing table keyed by the partition pointer */
     size_t parts_cap;             /* a power of two, or 0 */
     size_t parts_len;

@@ -1,0 +1,528 @@
+/*
+ * The transactional requests of the manager: for each one a builder (the request's fields
+ * from the manager's state) and a response handler, decode -> classify (txn_classify.h, the
+ * one table) -> apply. Every request goes through ktx__net_send() to the coordinator the
+ * manager found (txnmgr.c) and its answer arrives on the sender thread.
+ *
+ * Thread: sender. Locks: the state machine's own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_meta.h"
+#include "proto_txn.h"
+#include "txnmgr.h"
+
+/* Sends |api_key| with |encode| to |node|, |cb| answering. */
+static int send_req(struct ktx__txnmgr *mgr, int32_t node, int16_t api_key,
+                    ktx__conn_encode_fn *encode, ktx__conn_cb *cb, enum ktx__txnmgr_req what,
+                    int64_t now)
+{
+    struct ktx__conn_req creq = {0};
+    int err;
+
+    creq.api_key = api_key;
+    creq.version = -1;
+    creq.encode = encode;
+    creq.encode_opaque = mgr;
+    creq.cb = cb;
+    creq.opaque = mgr;
+    err = ktx__net_send(ktx__sender_net(mgr->sender), node, &creq, now);
+    if (err == 0)
+        mgr->in_flight = what;
+    return err;
+}
+
+/* The common tail of every handler: the request is over; wake the sender for the next. */
+static void request_done(struct ktx__txnmgr *mgr)
+{
+    mgr->in_flight = KTX__TXNR_NONE;
+    ktx__sender_wakeup(mgr->sender);
+}
+
+/* Applies |action| for |req| with |code|: retry (maybe re-finding the coordinator), or
+ * record the abortable / fatal error (ownership of |err| taken). Returns true on success. */
+static bool apply(struct ktx__txnmgr *mgr, enum ktx__txn_request req, int code,
+                  enum ktx__txn_action action, ktx_error_t *err)
+{
+    switch (action) {
+    case KTX__TXN_ACT_SUCCESS:
+    case KTX__TXN_ACT_DUPLICATE_AS_SUCCESS:
+        ktx_error_destroy(err);
+        mgr->attempts = 0;
+        return true;
+    case KTX__TXN_ACT_RETRY:
+    case KTX__TXN_ACT_RETRY_REFRESH_METADATA:
+    case KTX__TXN_ACT_NOT_ATTEMPTED:
+        ktx_error_destroy(err);
+        ktx__txnmgr_retry(mgr, req, code, false);
+        return false;
+    case KTX__TXN_ACT_RETRY_FIND_COORDINATOR:
+        ktx_error_destroy(err);
+        ktx__txnmgr_retry(mgr, req, code, true);
+        return false;
+    default:
+        ktx__sender_log(mgr->sender, KTX_LOG_WARNING, "txn", "%s: %s -> %s",
+                        ktx__txn_request_name(req), ktx_err_name(code),
+                        ktx__txn_action_name(action));
+        ktx__txnmgr_fail(mgr, action, err);
+        return false;
+    }
+}
+
+/* Classifies |code| for |req| and applies it. */
+static bool classify_apply(struct ktx__txnmgr *mgr, enum ktx__txn_request req, int code)
+{
+    struct ktx__txn_classify_ctx ctx = {mgr->req_version, mgr->idem->epoch_bump_supported};
+    enum ktx__txn_action action;
+    ktx_error_t *err = ktx__txn_classify_error(req, code, &ctx, &action);
+
+    return apply(mgr, req, code, action, err);
+}
+
+/* ---- FindCoordinator ---- */
+
+static int encode_find(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__find_coordinator_req req = {0};
+
+    mgr->req_version = ver;
+    if (mgr->find_group) {
+        req.key = ktx__str_c(mgr->offsets.group_id);
+        req.key_type = KTX__COORDINATOR_GROUP;
+    } else {
+        req.key = ktx__str_c(mgr->transactional_id);
+        req.key_type = KTX__COORDINATOR_TRANSACTION;
+    }
+    return ktx__proto_find_coordinator_req_encode(w, ver, &req);
+}
+
+/* Takes the coordinator of |resp| (either shape); returns its error code. */
+static int take_coordinator(struct ktx__txnmgr *mgr, const struct ktx__find_coordinator_resp *r)
+{
+    struct ktx__coordinator c = {{NULL, -1}, r->node_id, r->host, r->port, r->error_code, {NULL, -1}};
+    char *host;
+    int err;
+
+    if (r->coordinators_count > 0)
+        c = r->coordinators[0];
+    if (c.error_code != 0)
+        return c.error_code;
+    if (!(host = ktx__str_dup(c.host)))
+        return KTX_ERR_NO_MEMORY;
+    err = ktx__net_add_broker(ktx__sender_net(mgr->sender), c.node_id, host, c.port);
+    free(host);
+    if (err != 0)
+        return err;
+    if (mgr->find_group)
+        mgr->group_coord_node = c.node_id;
+    else
+        mgr->coord_node = c.node_id;
+    ktx__sender_log(mgr->sender, KTX_LOG_DEBUG, "txn", "%s coordinator: node %d",
+                    mgr->find_group ? "group" : "transaction", (int)c.node_id);
+    return 0;
+}
+
+static void on_find(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__find_coordinator_resp resp = {0};
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    if (code == 0) {
+        ktx__arena_init(&arena, 0);
+        code = ktx__proto_find_coordinator_resp_decode(body, len, mgr->req_version, &resp, &arena);
+        if (code == 0)
+            code = take_coordinator(mgr, &resp);
+        ktx__arena_free(&arena);
+    }
+    if (code != 0)
+        classify_apply(mgr, KTX__TXN_REQ_FIND_COORDINATOR, code);
+    request_done(mgr);
+}
+
+int ktx__txnreq_find_coordinator(struct ktx__txnmgr *mgr, int32_t node, bool group, int64_t now)
+{
+    mgr->find_group = group;
+    return send_req(mgr, node, KTX__API_FIND_COORDINATOR, encode_find, on_find,
+                    KTX__TXNR_FIND_COORDINATOR, now);
+}
+
+/* ---- InitProducerId ---- */
+
+static int encode_init(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__init_producer_id_req req = {ktx__str_c(mgr->transactional_id),
+                                            mgr->transaction_timeout_ms, -1, -1};
+
+    mgr->req_version = ver;
+    mgr->idem->epoch_bump_supported = ver >= 3;
+    if (ver >= 3 && mgr->idem->producer_id >= 0) {
+        /* KIP-360: recover with the current id and epoch after an abortable bump. */
+        req.producer_id = mgr->idem->producer_id;
+        req.producer_epoch = mgr->idem->producer_epoch;
+    }
+    return ktx__proto_init_producer_id_req_encode(w, ver, &req);
+}
+
+static void on_init(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__init_producer_id_resp resp = {0};
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    if (code == 0) {
+        ktx__arena_init(&arena, 0);
+        code = ktx__proto_init_producer_id_resp_decode(body, len, mgr->req_version, &resp, &arena);
+        ktx__arena_free(&arena);
+        if (code == 0)
+            code = resp.error_code;
+    }
+    if (classify_apply(mgr, KTX__TXN_REQ_INIT_PRODUCER_ID, code)) {
+        ktx__sender_log(mgr->sender, KTX_LOG_INFO, "txn",
+                        "transactional id \"%s\": producer id %lld epoch %d",
+                        mgr->transactional_id, (long long)resp.producer_id,
+                        (int)resp.producer_epoch);
+        mgr->idem->producer_id = resp.producer_id;
+        mgr->idem->producer_epoch = resp.producer_epoch;
+        mgr->idem->bump_requested = false;
+        ktx__seq_reset_all(mgr->idem);
+        ktx__txn_init_done(&mgr->sm);
+    }
+    request_done(mgr);
+}
+
+int ktx__txnreq_init_producer_id(struct ktx__txnmgr *mgr, int64_t now)
+{
+    return send_req(mgr, mgr->coord_node, KTX__API_INIT_PRODUCER_ID, encode_init, on_init,
+                    KTX__TXNR_INIT, now);
+}
+
+/* ---- AddPartitionsToTxn: every NEW partition in one request ---- */
+
+/* Groups the partitions being added by topic into |topics| (allocated in |arena|). */
+static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_to_txn_topic *t)
+{
+    int32_t n = 0;
+
+    for (size_t i = 0; i < mgr->parts_len; i++) {
+        const struct ktx__acc_part *p = mgr->parts[i].part;
+        const char *topic = ktx__acc_part_topic(p);
+        int32_t j;
+
+        if (mgr->parts[i].state != KTX__TXNP_ADDING)
+            continue;
+        for (j = 0; j < n && !ktx__str_eq_c(t[j].name, topic); j++)
+            ;
+        if (j == n)
+            t[n++].name = ktx__str_c(topic);
+        t[j].partitions[t[j].partition_count++] = ktx__acc_part_partition(p);
+    }
+    return n;
+}
+
+static int encode_add_parts(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__add_partitions_to_txn_req req = {ktx__str_c(mgr->transactional_id),
+                                                 mgr->idem->producer_id,
+                                                 mgr->idem->producer_epoch, NULL, 0};
+    struct ktx__add_partitions_to_txn_topic *topics = calloc(mgr->parts_len, sizeof(*topics));
+    int32_t *idx = calloc(mgr->parts_len * mgr->parts_len + 1, sizeof(*idx));
+    int err = KTX_ERR_NO_MEMORY;
+
+    mgr->req_version = ver;
+    if (topics && idx) {
+        for (size_t i = 0; i < mgr->parts_len; i++)
+            topics[i].partitions = idx + i * mgr->parts_len;
+        req.topics = topics;
+        req.topic_count = build_topics(mgr, topics);
+        err = ktx__proto_add_partitions_to_txn_req_encode(w, ver, &req);
+    }
+    free(idx);
+    free(topics);
+    return err;
+}
+
+/* Marks every partition being added as |state|. */
+static void mark_adding(struct ktx__txnmgr *mgr, enum ktx__txnmgr_part_state state)
+{
+    for (size_t i = 0; i < mgr->parts_len; i++)
+        if (mgr->parts[i].state == KTX__TXNP_ADDING)
+            mgr->parts[i].state = state;
+}
+
+/* The combined action of every partition of |resp|; the first failing code in |*code|. */
+static enum ktx__txn_action combine_parts(struct ktx__txnmgr *mgr,
+                                          const struct ktx__add_partitions_to_txn_resp *resp,
+                                          int *code)
+{
+    struct ktx__txn_classify_ctx ctx = {mgr->req_version, mgr->idem->epoch_bump_supported};
+    enum ktx__txn_action all = KTX__TXN_ACT_SUCCESS;
+
+    for (int32_t t = 0; t < resp->results_by_topic_count; t++) {
+        const struct ktx__add_partitions_to_txn_topic_result *tr = &resp->results_by_topic[t];
+
+        for (int32_t p = 0; p < tr->results_by_partition_count; p++) {
+            int c = tr->results_by_partition[p].partition_error_code;
+            enum ktx__txn_action a = ktx__txn_classify(KTX__TXN_REQ_ADD_PARTITIONS, c, &ctx);
+
+            if (ktx__txn_action_combine(all, a) != all) {
+                all = ktx__txn_action_combine(all, a);
+                *code = c;
+            }
+        }
+    }
+    return all;
+}
+
+static void on_add_parts(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                         void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__txn_classify_ctx ctx = {mgr->req_version, mgr->idem->epoch_bump_supported};
+    struct ktx__add_partitions_to_txn_resp resp = {0};
+    enum ktx__txn_action action;
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    ktx__arena_init(&arena, 0);
+    if (code == 0)
+        code = ktx__proto_add_partitions_to_txn_resp_decode(body, len, mgr->req_version, &resp,
+                                                            &arena);
+    action = code ? ktx__txn_classify(KTX__TXN_REQ_ADD_PARTITIONS, code, &ctx)
+                  : combine_parts(mgr, &resp, &code);
+    ktx__arena_free(&arena);
+    if (action == KTX__TXN_ACT_SUCCESS) {
+        mark_adding(mgr, KTX__TXNP_ADDED);
+        mgr->ended_needed = true;
+        mgr->attempts = 0;
+    } else {
+        mark_adding(mgr, KTX__TXNP_NEW);
+        apply(mgr, KTX__TXN_REQ_ADD_PARTITIONS, code, action,
+              ktx__txn_action_error(action, code, "AddPartitionsToTxn failed: %s",
+                                    ktx_err_name(code)));
+    }
+    request_done(mgr);
+}
+
+int ktx__txnreq_add_partitions(struct ktx__txnmgr *mgr, int64_t now)
+{
+    for (size_t i = 0; i < mgr->parts_len; i++)
+        if (mgr->parts[i].state == KTX__TXNP_NEW)
+            mgr->parts[i].state = KTX__TXNP_ADDING;
+    int err = send_req(mgr, mgr->coord_node, KTX__API_ADD_PARTITIONS_TO_TXN, encode_add_parts,
+                       on_add_parts, KTX__TXNR_ADD_PARTITIONS, now);
+    if (err != 0)
+        mark_adding(mgr, KTX__TXNP_NEW);
+    return err;
+}
+
+/* ---- AddOffsetsToTxn ---- */
+
+static int encode_add_offsets(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__add_offsets_to_txn_req req = {ktx__str_c(mgr->transactional_id),
+                                              mgr->idem->producer_id, mgr->idem->producer_epoch,
+                                              ktx__str_c(mgr->offsets.group_id)};
+
+    mgr->req_version = ver;
+    return ktx__proto_add_offsets_to_txn_req_encode(w, ver, &req);
+}
+
+/* Completes the pending SEND_OFFSETS with the error of |action| (|err| taken). */
+static void offsets_failed(struct ktx__txnmgr *mgr, int code, enum ktx__txn_action action,
+                           enum ktx__txn_request req)
+{
+    ktx_error_t *e = ktx__txn_action_error(action, code, "%s failed: %s",
+                                           ktx__txn_request_name(req), ktx_err_name(code));
+
+    if (apply(mgr, req, code, action, ktx__error_copy(e)))
+        ktx_error_destroy(e);
+    else if (action == KTX__TXN_ACT_FATAL || action == KTX__TXN_ACT_ABORTABLE ||
+             action == KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH)
+        ktx__txn_op_complete(&mgr->sm, KTX__TXN_OP_SEND_OFFSETS, code, e);
+    else
+        ktx_error_destroy(e);
+}
+
+static void on_add_offsets(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                           void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__txn_classify_ctx ctx = {0, false};
+    struct ktx__add_offsets_to_txn_resp resp = {0};
+    struct ktx__arena arena;
+    enum ktx__txn_action action;
+    int code = err;
+
+    (void)conn;
+    ctx.version = mgr->req_version;
+    ctx.epoch_bump_supported = mgr->idem->epoch_bump_supported;
+    if (code == 0) {
+        ktx__arena_init(&arena, 0);
+        code = ktx__proto_add_offsets_to_txn_resp_decode(body, len, mgr->req_version, &resp,
+                                                         &arena);
+        ktx__arena_free(&arena);
+        if (code == 0)
+            code = resp.error_code;
+    }
+    action = ktx__txn_classify(KTX__TXN_REQ_ADD_OFFSETS, code, &ctx);
+    if (action == KTX__TXN_ACT_SUCCESS) {
+        mgr->offsets.offsets_added = true;
+        mgr->ended_needed = true;
+        mgr->attempts = 0;
+    } else {
+        offsets_failed(mgr, code, action, KTX__TXN_REQ_ADD_OFFSETS);
+    }
+    request_done(mgr);
+}
+
+int ktx__txnreq_add_offsets(struct ktx__txnmgr *mgr, int64_t now)
+{
+    return send_req(mgr, mgr->coord_node, KTX__API_ADD_OFFSETS_TO_TXN, encode_add_offsets,
+                    on_add_offsets, KTX__TXNR_ADD_OFFSETS, now);
+}
+
+/* ---- TxnOffsetCommit (to the group coordinator) ---- */
+
+static int encode_txn_commit(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    const struct ktx__txnmgr_offsets *o = &mgr->offsets;
+    struct ktx__txn_offset_commit_req req = {0};
+    struct ktx__txn_offset_commit_req_topic *t = calloc(o->count + 1, sizeof(*t));
+    struct ktx__txn_offset_commit_req_partition *p = calloc(o->count + 1, sizeof(*p));
+    int err = KTX_ERR_NO_MEMORY;
+
+    mgr->req_version = ver;
+    if (t && p) {
+        req.transactional_id = ktx__str_c(mgr->transactional_id);
+        req.group_id = ktx__str_c(o->group_id);
+        req.producer_id = mgr->idem->producer_id;
+        req.producer_epoch = mgr->idem->producer_epoch;
+        req.generation_id = o->generation_id;
+        req.member_id = ktx__str_c(o->member_id ? o->member_id : "");
+        req.group_instance_id = o->group_instance_id ? ktx__str_c(o->group_instance_id)
+                                                     : (struct ktx__str){NULL, -1};
+        /* One topic entry per offset: the codec does not require grouping. */
+        for (size_t i = 0; i < o->count; i++) {
+            p[i].partition_index = o->v[i].partition;
+            p[i].committed_offset = o->v[i].offset;
+            p[i].committed_leader_epoch = -1;
+            p[i].committed_metadata = o->v[i].metadata ? ktx__str_c(o->v[i].metadata)
+                                                       : (struct ktx__str){NULL, -1};
+            t[i].name = ktx__str_c(o->v[i].topic);
+            t[i].partitions = &p[i];
+            t[i].partition_count = 1;
+        }
+        req.topics = t;
+        req.topic_count = (int32_t)o->count;
+        err = ktx__proto_txn_offset_commit_req_encode(w, ver, &req);
+    }
+    free(t);
+    free(p);
+    return err;
+}
+
+static void on_txn_commit(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                          void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__txn_classify_ctx ctx = {mgr->req_version, mgr->idem->epoch_bump_supported};
+    struct ktx__txn_offset_commit_resp resp = {0};
+    enum ktx__txn_action action = KTX__TXN_ACT_SUCCESS;
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    ktx__arena_init(&arena, 0);
+    if (code == 0)
+        code = ktx__proto_txn_offset_commit_resp_decode(body, len, mgr->req_version, &resp,
+                                                        &arena);
+    if (code != 0)
+        action = ktx__txn_classify(KTX__TXN_REQ_TXN_OFFSET_COMMIT, code, &ctx);
+    for (int32_t t = 0; code == 0 && t < resp.topic_count; t++)
+        for (int32_t p = 0; p < resp.topics[t].partition_count; p++) {
+            int c = resp.topics[t].partitions[p].error_code;
+            enum ktx__txn_action a = ktx__txn_classify(KTX__TXN_REQ_TXN_OFFSET_COMMIT, c, &ctx);
+
+            if (ktx__txn_action_combine(action, a) != action) {
+                action = ktx__txn_action_combine(action, a);
+                code = c;
+            }
+        }
+    ktx__arena_free(&arena);
+    if (action == KTX__TXN_ACT_SUCCESS) {
+        mgr->attempts = 0;
+        ktx__txn_op_complete(&mgr->sm, KTX__TXN_OP_SEND_OFFSETS, 0, NULL);
+    } else {
+        offsets_failed(mgr, code, action, KTX__TXN_REQ_TXN_OFFSET_COMMIT);
+    }
+    request_done(mgr);
+}
+
+int ktx__txnreq_txn_offset_commit(struct ktx__txnmgr *mgr, int64_t now)
+{
+    return send_req(mgr, mgr->group_coord_node, KTX__API_TXN_OFFSET_COMMIT, encode_txn_commit,
+                    on_txn_commit, KTX__TXNR_TXN_OFFSET_COMMIT, now);
+}
+
+/* ---- EndTxn ---- */
+
+static int encode_end(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__end_txn_req req = {ktx__str_c(mgr->transactional_id), mgr->idem->producer_id,
+                                   mgr->idem->producer_epoch,
+                                   ktx__txn_sm_state(&mgr->sm) == KTX__TXN_COMMITTING};
+
+    mgr->req_version = ver;
+    return ktx__proto_end_txn_req_encode(w, ver, &req);
+}
+
+static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__end_txn_resp resp = {0};
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    if (code == 0) {
+        ktx__arena_init(&arena, 0);
+        code = ktx__proto_end_txn_resp_decode(body, len, mgr->req_version, &resp, &arena);
+        ktx__arena_free(&arena);
+        if (code == 0)
+            code = resp.error_code;
+    }
+    /* An unknown outcome (timeout, disconnect) is retried by the table, never a success. */
+    if (classify_apply(mgr, KTX__TXN_REQ_END_TXN, code)) {
+        if (mgr->req_version >= 5 && resp.producer_id >= 0 && resp.producer_epoch >= 0) {
+            mgr->idem->producer_id = resp.producer_id; /* KIP-890: adopt the new epoch */
+            mgr->idem->producer_epoch = resp.producer_epoch;
+            ktx__seq_reset_all(mgr->idem);
+        }
+        mgr->parts_len = 0;
+        mgr->ended_needed = false;
+        mgr->purged = false;
+        ktx__txnmgr_offsets_clear(&mgr->offsets);
+        ktx__txn_complete(&mgr->sm);
+    }
+    request_done(mgr);
+}
+
+int ktx__txnreq_end_txn(struct ktx__txnmgr *mgr, bool commit, int64_t now)
+{
+    (void)commit;
+    return send_req(mgr, mgr->coord_node, KTX__API_END_TXN, encode_end, on_end,
+                    KTX__TXNR_END_TXN, now);
+}

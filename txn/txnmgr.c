@@ -1,0 +1,349 @@
+/*
+ * The transaction manager: its hooks (in place of the idempotence layer's) and the step
+ * function run at the start of every sender turn, which turns the state of the state
+ * machine into the next coordinator request. See txnmgr.h for the design.
+ *
+ * Thread: sender (hooks, step), except attach/free. Locks: the state machine's own.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "sender_int.h"
+#include "txnmgr.h"
+
+void ktx__txnmgr_offsets_clear(struct ktx__txnmgr_offsets *o)
+{
+    for (size_t i = 0; i < o->count; i++) {
+        free(o->v[i].topic);
+        free(o->v[i].metadata);
+    }
+    free(o->v);
+    free(o->group_id);
+    free(o->member_id);
+    free(o->group_instance_id);
+    memset(o, 0, sizeof(*o));
+}
+
+void ktx__txnmgr_fail(struct ktx__txnmgr *mgr, enum ktx__txn_action action, ktx_error_t *err)
+{
+    if (action == KTX__TXN_ACT_FATAL) {
+        ktx__sender_set_fatal(mgr->sender, ktx_error_code(err));
+        ktx__txn_fatal_error(&mgr->sm, err);
+        return;
+    }
+    ktx__txn_abortable_error(&mgr->sm, err, action == KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH);
+}
+
+void ktx__txnmgr_retry(struct ktx__txnmgr *mgr, enum ktx__txn_request req, int code, bool refind)
+{
+    struct ktx__sender *s = mgr->sender;
+    int64_t backoff = ktx__txn_retry_backoff_ms(req, code, mgr->attempts++,
+                                                (int)mgr->idem->retry_backoff_ms,
+                                                (int)mgr->idem->retry_backoff_max_ms);
+
+    if (refind) {
+        if (req == KTX__TXN_REQ_TXN_OFFSET_COMMIT)
+            mgr->group_coord_node = -1;
+        else
+            mgr->coord_node = -1;
+    }
+    mgr->next_try_ms = ktx__net_now(ktx__sender_net(s)) + backoff;
+    ktx__sender_log(s, KTX_LOG_DEBUG, "txn", "%s failed with %s: retrying in %lld ms%s",
+                    ktx__txn_request_name(req), ktx_err_name(code), (long long)backoff,
+                    refind ? " after looking up the coordinator" : "");
+}
+
+/* The partition entry of |part| in the current transaction, or NULL. */
+static struct ktx__txnmgr_part *find_part(struct ktx__txnmgr *mgr, const struct ktx__acc_part *part)
+{
+    for (size_t i = 0; i < mgr->parts_len; i++)
+        if (mgr->parts[i].part == part)
+            return &mgr->parts[i];
+    return NULL;
+}
+
+/* The may_drain hook: a partition joins the transaction before its first batch goes. */
+static bool may_drain(void *opaque, const struct ktx__batch *batch)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__txnmgr *mgr = idem->txn;
+    enum ktx__txn_state st = ktx__txn_sm_state(&mgr->sm);
+    struct ktx__txnmgr_part *p;
+
+    if (st != KTX__TXN_IN_TRANSACTION && st != KTX__TXN_COMMITTING)
+        return false;
+    if (!(p = find_part(mgr, batch->part))) {
+        if (mgr->parts_len == mgr->parts_cap) {
+            size_t ncap = mgr->parts_cap ? mgr->parts_cap * 2 : 16;
+            struct ktx__txnmgr_part *n = realloc(mgr->parts, ncap * sizeof(*n));
+
+            if (!n)
+                return false;
+            mgr->parts = n;
+            mgr->parts_cap = ncap;
+        }
+        p = &mgr->parts[mgr->parts_len++];
+        p->part = batch->part;
+        p->state = KTX__TXNP_NEW;
+        ktx__sender_wakeup(mgr->sender); /* AddPartitionsToTxn goes next turn */
+        return false;
+    }
+    if (p->state != KTX__TXNP_ADDED)
+        return false;
+    return ktx__seq_may_drain(idem, batch);
+}
+
+/* The assign hook: the idempotent stamp, marked transactional. */
+static bool assign(void *opaque, const struct ktx__batch *batch, int64_t *producer_id,
+                   int16_t *producer_epoch, int32_t *base_sequence, bool *transactional)
+{
+    bool r = ktx__seq_assign(opaque, batch, producer_id, producer_epoch, base_sequence,
+                             transactional);
+
+    *transactional = true;
+    return r;
+}
+
+/* The produce_result hook: the PRODUCE_TXN rows of the table. A batch that failed for good
+ * makes the transaction abortable (KIP-588: a produce INVALID_PRODUCER_EPOCH too). */
+static enum ktx__produce_verdict produce_result(void *opaque, struct ktx__sender *sender,
+                                                const struct ktx__batch *batch,
+                                                const struct ktx__produce_outcome *out,
+                                                int *final_err)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__txnmgr *mgr = idem->txn;
+    struct ktx__txn_classify_ctx ctx = {out->version, idem->epoch_bump_supported};
+    enum ktx__txn_action action;
+    ktx_error_t *err = ktx__txn_classify_error(KTX__TXN_REQ_PRODUCE_TXN, out->err, &ctx, &action);
+    bool current = ktx__seq_is_current(idem, batch);
+
+    (void)sender;
+    *final_err = 0;
+    if (action == KTX__TXN_ACT_SUCCESS || action == KTX__TXN_ACT_DUPLICATE_AS_SUCCESS) {
+        ktx_error_destroy(err);
+        if (current)
+            ktx__seq_acked(idem, batch);
+        return KTX__PV_COMPLETE;
+    }
+    if ((action == KTX__TXN_ACT_RETRY || action == KTX__TXN_ACT_RETRY_REFRESH_METADATA) &&
+        out->can_retry) {
+        ktx_error_destroy(err);
+        return action == KTX__TXN_ACT_RETRY ? KTX__PV_RETRY : KTX__PV_RETRY_REFRESH;
+    }
+    ktx__sender_log(idem->sender, KTX_LOG_WARNING, "txn", "%s [%d]: %s -> %s", batch->topic,
+                    (int)batch->partition, ktx_err_name(out->err), ktx__txn_action_name(action));
+    if (current)
+        ktx__seq_failed(idem, batch, out->expired || action == KTX__TXN_ACT_RETRY);
+    *final_err = out->expired ? KTX_ERR_MSG_TIMED_OUT : out->err;
+    if (action != KTX__TXN_ACT_FATAL && action != KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH)
+        action = KTX__TXN_ACT_ABORTABLE;
+    ktx__txnmgr_fail(mgr, action, err);
+    return KTX__PV_COMPLETE;
+}
+
+/* The batch_expired hook: the transaction cannot commit any more. */
+static void batch_expired(void *opaque, const struct ktx__batch *batch)
+{
+    struct ktx__idem *idem = opaque;
+
+    if (ktx__seq_is_current(idem, batch))
+        ktx__seq_failed(idem, batch, batch->retry);
+    ktx__txnmgr_fail(idem->txn, KTX__TXN_ACT_ABORTABLE,
+                     ktx__error_new(KTX_ERR_MSG_TIMED_OUT, KTX__ERR_F_ABORTABLE,
+                                    "%s [%d]: a batch expired (delivery.timeout.ms)",
+                                    batch->topic, (int)batch->partition));
+}
+
+/* Makes sure the coordinator of the request to send is known; false while it is not. */
+static bool have_coordinator(struct ktx__txnmgr *mgr, bool group, int64_t now,
+                             int64_t *timeout_ms)
+{
+    struct ktx__net *net = ktx__sender_net(mgr->sender);
+    int64_t delay = INT64_MAX;
+    int32_t node = group ? mgr->group_coord_node : mgr->coord_node;
+
+    if (node >= 0) {
+        if (ktx__net_ready(net, node, now))
+            return true;
+        *timeout_ms = KTX__MIN(*timeout_ms, ktx__net_poll_delay(net, node, now));
+        return false;
+    }
+    node = ktx__net_least_loaded(net, now, &delay);
+    if (node == KTX__NET_NO_NODE) {
+        *timeout_ms = KTX__MIN(*timeout_ms, delay);
+        return false;
+    }
+    if (!ktx__net_ready(net, node, now)) {
+        *timeout_ms = KTX__MIN(*timeout_ms, ktx__net_poll_delay(net, node, now));
+        return false;
+    }
+    if (ktx__txnreq_find_coordinator(mgr, node, group, now) != 0)
+        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_FIND_COORDINATOR, KTX_ERR_TRANSPORT, false);
+    return false;
+}
+
+/* Sends |req| to its coordinator once it is known; a send failure is retried later. */
+static void send_to_coordinator(struct ktx__txnmgr *mgr, enum ktx__txnmgr_req req, int64_t now,
+                                int64_t *timeout_ms)
+{
+    int err;
+
+    if (!have_coordinator(mgr, req == KTX__TXNR_TXN_OFFSET_COMMIT, now, timeout_ms))
+        return;
+    switch (req) {
+    case KTX__TXNR_INIT:
+        err = ktx__txnreq_init_producer_id(mgr, now);
+        break;
+    case KTX__TXNR_ADD_PARTITIONS:
+        err = ktx__txnreq_add_partitions(mgr, now);
+        break;
+    case KTX__TXNR_ADD_OFFSETS:
+        err = ktx__txnreq_add_offsets(mgr, now);
+        break;
+    case KTX__TXNR_TXN_OFFSET_COMMIT:
+        err = ktx__txnreq_txn_offset_commit(mgr, now);
+        break;
+    default:
+        err = ktx__txnreq_end_txn(mgr, ktx__txn_sm_state(&mgr->sm) == KTX__TXN_COMMITTING, now);
+        break;
+    }
+    if (err != 0)
+        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_END_TXN, err, true);
+}
+
+/* True when some partition waits for AddPartitionsToTxn. */
+static bool has_new_parts(const struct ktx__txnmgr *mgr)
+{
+    for (size_t i = 0; i < mgr->parts_len; i++)
+        if (mgr->parts[i].state == KTX__TXNP_NEW)
+            return true;
+    return false;
+}
+
+/* The transaction is over: forget its partitions and offsets. */
+static void end_of_transaction(struct ktx__txnmgr *mgr)
+{
+    mgr->parts_len = 0;
+    mgr->ended_needed = false;
+    mgr->purged = false;
+    mgr->end_sent_ok = false;
+    mgr->attempts = 0;
+}
+
+/* EndTxn when everything of the transaction completed (or nothing was ever added). */
+static void step_end(struct ktx__txnmgr *mgr, enum ktx__txn_state st, int64_t now,
+                     int64_t *timeout_ms)
+{
+    if (st == KTX__TXN_ABORTING && !mgr->purged) {
+        ktx__accumulator_abort_all(mgr->acc, KTX_ERR_PURGED);
+        mgr->purged = true;
+    }
+    if (ktx__sender_produce_in_flight(mgr->sender) > 0 ||
+        (st == KTX__TXN_COMMITTING && ktx__accumulator_has_undrained(mgr->acc)))
+        return;
+    if (!mgr->ended_needed) {
+        end_of_transaction(mgr);
+        ktx__txn_complete(&mgr->sm);
+        return;
+    }
+    send_to_coordinator(mgr, KTX__TXNR_END_TXN, now, timeout_ms);
+}
+
+/* The run_first hook: one step of the manager. */
+static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int64_t *timeout_ms)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__txnmgr *mgr = idem->txn;
+    enum ktx__txn_state st;
+    bool done;
+    enum ktx__txn_op op;
+
+    (void)sender;
+    ktx__seq_resolve(idem);
+    if (ktx__sender_fatal(mgr->sender) || mgr->in_flight != KTX__TXNR_NONE)
+        return false;
+    if (now < mgr->next_try_ms) {
+        *timeout_ms = KTX__MIN(*timeout_ms, mgr->next_try_ms - now);
+        return false;
+    }
+    st = ktx__txn_sm_state(&mgr->sm);
+    op = ktx__txn_sm_pending(&mgr->sm, &done);
+    if (idem->bump_requested && (st == KTX__TXN_IN_TRANSACTION || st == KTX__TXN_COMMITTING))
+        ktx__txnmgr_fail(mgr, KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH,
+                         ktx__error_new(KTX_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                        KTX__ERR_F_ABORTABLE,
+                                        "a batch of unknown fate: the epoch must be bumped"));
+    switch (st) {
+    case KTX__TXN_INITIALIZING:
+        send_to_coordinator(mgr, KTX__TXNR_INIT, now, timeout_ms);
+        break;
+    case KTX__TXN_IN_TRANSACTION:
+    case KTX__TXN_COMMITTING:
+        if (has_new_parts(mgr))
+            send_to_coordinator(mgr, KTX__TXNR_ADD_PARTITIONS, now, timeout_ms);
+        else if (op == KTX__TXN_OP_SEND_OFFSETS && !done)
+            send_to_coordinator(mgr, mgr->offsets.offsets_added ? KTX__TXNR_TXN_OFFSET_COMMIT
+                                                                : KTX__TXNR_ADD_OFFSETS,
+                                now, timeout_ms);
+        else if (st == KTX__TXN_COMMITTING)
+            step_end(mgr, st, now, timeout_ms);
+        break;
+    case KTX__TXN_ABORTING:
+        step_end(mgr, st, now, timeout_ms);
+        break;
+    default:
+        break;
+    }
+    return false;
+}
+
+static void destroy(void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+
+    ktx__txnmgr_free(idem->txn);
+    ktx__seq_free(idem);
+    free(idem);
+}
+
+int ktx__txnmgr_attach(struct ktx__idem *idem, const struct ktx__conf_values *v,
+                       struct ktx__seam_hooks *hooks)
+{
+    struct ktx__txnmgr *mgr = calloc(1, sizeof(*mgr));
+
+    if (!mgr)
+        return KTX_ERR_NO_MEMORY;
+    if (!(mgr->transactional_id = strdup(v->transactional_id)) ||
+        ktx__txn_sm_init(&mgr->sm, true) != 0) {
+        free(mgr->transactional_id);
+        free(mgr);
+        return KTX_ERR_NO_MEMORY;
+    }
+    mgr->idem = idem;
+    mgr->sender = idem->sender;
+    mgr->acc = idem->sender->acc;
+    mgr->transaction_timeout_ms = (int32_t)v->transaction_timeout_ms;
+    mgr->coord_node = -1;
+    mgr->group_coord_node = -1;
+    idem->txn = mgr;
+    hooks->may_drain = may_drain;
+    hooks->assign = assign;
+    hooks->run_first = run_first;
+    hooks->produce_result = produce_result;
+    hooks->batch_expired = batch_expired;
+    hooks->has_pending = ktx__txn_shutdown_pending;
+    hooks->destroy = destroy;
+    return 0;
+}
+
+void ktx__txnmgr_free(struct ktx__txnmgr *mgr)
+{
+    if (!mgr)
+        return;
+    ktx__txnmgr_offsets_clear(&mgr->offsets);
+    ktx__txn_sm_destroy(&mgr->sm);
+    free(mgr->parts);
+    free(mgr->transactional_id);
+    free(mgr);
+}
