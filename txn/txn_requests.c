@@ -506,7 +506,9 @@ static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t 
     }
     /* An unknown outcome (timeout, disconnect) is retried by the table, never a success. */
     if (classify_apply(mgr, KTX__TXN_REQ_END_TXN, code)) {
-        if (mgr->req_version >= 5 && resp.producer_id >= 0 && resp.producer_epoch >= 0) {
+        if (mgr->req_version >= 5 && resp.producer_id >= 0 && resp.producer_epoch >= 0 &&
+            (resp.producer_id != mgr->idem->producer_id ||
+             resp.producer_epoch != mgr->idem->producer_epoch)) {
             mgr->idem->producer_id = resp.producer_id; /* KIP-890: adopt the new epoch */
             mgr->idem->producer_epoch = resp.producer_epoch;
             ktx__seq_reset_all(mgr->idem);

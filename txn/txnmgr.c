@@ -131,8 +131,10 @@ static enum ktx__produce_verdict produce_result(void *opaque, struct ktx__sender
         ktx_error_destroy(err);
         return action == KTX__TXN_ACT_RETRY ? KTX__PV_RETRY : KTX__PV_RETRY_REFRESH;
     }
-    ktx__sender_log(idem->sender, KTX_LOG_WARNING, "txn", "%s [%d]: %s -> %s", batch->topic,
-                    (int)batch->partition, ktx_err_name(out->err), ktx__txn_action_name(action));
+    ktx__sender_log(idem->sender, KTX_LOG_WARNING, "txn", "%s [%d] epoch %d seq %d: %s -> %s",
+                    batch->topic, (int)batch->partition, (int)batch->producer_epoch,
+                    (int)batch->base_sequence, ktx_err_name(out->err),
+                    ktx__txn_action_name(action));
     if (current)
         ktx__seq_failed(idem, batch, out->expired || action == KTX__TXN_ACT_RETRY);
     *final_err = out->expired ? KTX_ERR_MSG_TIMED_OUT : out->err;
