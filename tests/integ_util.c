@@ -109,17 +109,28 @@ void integ_run_init(struct integ_run *run, const char *topic, int32_t partition_
         run->last_reported[i] = -1;
 }
 
+static void rec_free(struct integ_rec *rec)
+{
+    free(rec->key);
+    free(rec->value);
+    for (size_t h = 0; h < rec->header_count; h++) {
+        free((char *)rec->headers[h].key);
+        free((void *)rec->headers[h].value);
+    }
+    memset(rec, 0, sizeof(*rec));
+}
+
+void integ_run_truncate(struct integ_run *run, size_t n)
+{
+    for (size_t i = n; i < run->n; i++)
+        rec_free(&run->recs[i]);
+    if (n < run->n)
+        run->n = n;
+}
+
 void integ_run_free(struct integ_run *run)
 {
-    for (size_t i = 0; i < run->n; i++) {
-        struct integ_rec *rec = &run->recs[i];
-        free(rec->key);
-        free(rec->value);
-        for (size_t h = 0; h < rec->header_count; h++) {
-            free((char *)rec->headers[h].key);
-            free((void *)rec->headers[h].value);
-        }
-    }
+    integ_run_truncate(run, 0);
     free(run->recs);
     memset(run, 0, sizeof(*run));
 }

@@ -70,6 +70,9 @@ void integ_run_init(struct integ_run *run, const char *topic, int32_t partition_
 /* Frees the records of |run|. */
 void integ_run_free(struct integ_run *run);
 
+/* Drops (and frees) the records of |run| from index |n| on: they were never sent. */
+void integ_run_truncate(struct integ_run *run, size_t n);
+
 /*
  * Appends |n| deterministic records (seeded by |seed|) to |run|: every 7th has a null key,
  * every 11th a null value, every 5th two headers (one with a null value), every 5th + 1 one
