@@ -14,6 +14,7 @@
 #include "cluster.h"
 #include "integ_util.h"
 #include "kafkatx.h"
+#include "proto_group.h"
 #include "verify.h"
 
 #define T_MS 10000
@@ -223,6 +224,240 @@ START_TEST(test_close_aborts_the_open_transaction)
 }
 END_TEST
 
+/* Runs one transaction of |n| records of |run| from |from|; returns the commit's error. */
+static ktx_error_t *one_txn(ktx_producer_t *p, struct integ_run *run, size_t from, size_t n)
+{
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, run, from, from + n);
+    return ktx_commit_transaction(p, T_MS);
+}
+
+/* An injected error and the class the commit must return ('0' when it must succeed after
+ * internal retries). */
+struct inject_case {
+    const char *cmd;
+    int code;
+    char cls;
+};
+
+static const struct inject_case inject_cases[] = {
+    /* Retried internally: the commit succeeds. */
+    {"err 24 2 51", 0, '0'},  /* AddPartitionsToTxn CONCURRENT_TRANSACTIONS */
+    {"err 24 1 16", 0, '0'},  /* AddPartitionsToTxn NOT_COORDINATOR: look it up again */
+    {"err 24 1 15", 0, '0'},  /* COORDINATOR_NOT_AVAILABLE */
+    {"err 24 1 14", 0, '0'},  /* COORDINATOR_LOAD_IN_PROGRESS */
+    {"err 26 1 16", 0, '0'},  /* EndTxn NOT_COORDINATOR */
+    {"err 26 1 -1", 0, '0'},  /* EndTxn: the connection drops, outcome unknown: retried */
+    {"err 10 1 15", 0, '0'},  /* FindCoordinator COORDINATOR_NOT_AVAILABLE */
+    /* Abortable: the commit fails, abort works, the next transaction commits. */
+    {"err 0 1 29", KTX_ERR_TOPIC_AUTHORIZATION_FAILED, 'a'},
+    {"err 0 1 59", KTX_ERR_UNKNOWN_PRODUCER_ID, 'a'},
+    {"err 24 1 29", KTX_ERR_TOPIC_AUTHORIZATION_FAILED, 'a'},
+    /* Fatal. */
+    {"err 24 1 53", KTX_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED, 'f'},
+    {"err 26 1 90", KTX_ERR_PRODUCER_FENCED, 'f'},
+};
+
+START_TEST(test_injected_error_gives_the_tables_class)
+{
+    const struct inject_case *ic = &inject_cases[_i];
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 2);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+    ktx_error_t *err;
+    size_t expect = 0;
+
+    integ_run_init(&run, "t", 2);
+    integ_gen(&run, 30, 7, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-inject", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(one_txn(p, &run, 0, 10), "a first transaction");
+    expect += 10;
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "%s", ic->cmd), 0);
+    err = one_txn(p, &run, 10, 10);
+    if (ic->cls == '0') {
+        integ_ok(err, ic->cmd);
+        expect += 10;
+    } else {
+        expect_err(err, ic->code, ic->cls);
+    }
+    if (ic->cls == 'a')
+        integ_ok(ktx_abort_transaction(p, T_MS), "abort");
+    if (ic->cls != 'f') {
+        integ_ok(one_txn(p, &run, 20, 10), "the transaction after");
+        expect += 10;
+    } else {
+        expect_err(ktx_begin_transaction(p), ic->code, 'f');
+    }
+    ck_assert_uint_eq(committed_count(bs, "t"), expect);
+    ktx_error_destroy(ktx_close(p, 2000));
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+/* Reads the committed offset of |group| |topic| [0] with OffsetFetch v7 require_stable from
+ * broker 1 (the group coordinator). Returns the offset, -1 when none. */
+static int64_t fetch_offset(struct ktx_test_cluster *c, const char *group, const char *topic,
+                            int *error_code)
+{
+    int32_t part = 0;
+    struct ktx__offset_fetch_req_topic t = {ktx__str_c(topic), &part, 1};
+    struct ktx__offset_fetch_req req = {ktx__str_c(group), &t, 1, NULL, 0, true};
+    struct ktx__offset_fetch_resp resp = {0};
+    struct ktx_test_exchange ex;
+    int64_t off = -2;
+    int fd = ktx_test_cluster_connect(c, 1, 3000);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ktx_test_exchange(fd, &ktx__proto_codec_offset_fetch, 7, &req, &resp, &ex,
+                                       3000), 0);
+    *error_code = resp.error_code;
+    if (resp.topics_count == 1 && resp.topics[0].partitions_count == 1) {
+        off = resp.topics[0].partitions[0].committed_offset;
+        if (resp.topics[0].partitions[0].error_code)
+            *error_code = resp.topics[0].partitions[0].error_code;
+    }
+    ktx_test_exchange_free(&ex);
+    close(fd);
+    return off;
+}
+
+START_TEST(test_sent_offsets_are_visible_only_after_commit)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    ktx_offset_t o = {"in", 0, 42, "meta"};
+    ktx_offsets_t offs = {&o, 1};
+    ktx_group_metadata_t g = {"grp", -1, "", NULL};
+    struct integ_run run;
+    ktx_producer_t *p;
+    int ec = 0;
+
+    integ_cmd(c, "topic in 1 3");
+    integ_cmd(c, "coord group grp 1");
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 5, 8, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-offsets", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    expect_err(ktx_send_offsets_to_transaction(p, &offs, &g, T_MS), KTX_ERR_STATE, 'n');
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 0, 5);
+    integ_ok(ktx_send_offsets_to_transaction(p, &offs, &g, T_MS), "send offsets");
+    /* Pending: a require_stable fetch is refused while the transaction is open. */
+    (void)fetch_offset(c, "grp", "in", &ec);
+    ck_assert_int_eq(ec, KTX_ERR_UNSTABLE_OFFSET_COMMIT);
+    integ_ok(ktx_commit_transaction(p, T_MS), "commit");
+    ck_assert_int_eq(fetch_offset(c, "grp", "in", &ec), 42);
+    ck_assert_int_eq(ec, 0);
+    ck_assert_uint_eq(committed_count(bs, "t"), 5);
+    /* Offsets of an aborted transaction are never committed. */
+    o.offset = 99;
+    integ_ok(ktx_begin_transaction(p), "begin 2");
+    integ_ok(ktx_send_offsets_to_transaction(p, &offs, &g, T_MS), "send offsets 2");
+    integ_ok(ktx_abort_transaction(p, T_MS), "abort");
+    ck_assert_int_eq(fetch_offset(c, "grp", "in", &ec), 42);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_timed_out_calls_resume_with_the_real_result)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+
+    integ_cmd(c, "coord txn tid-resume 2");
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 10, 9, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-resume", NULL, NULL);
+    integ_cmd(c, "berr 2 22 0 1500");
+    expect_err(ktx_init_transactions(p, 300), KTX_ERR_TIMED_OUT, 'r');
+    expect_err(ktx_begin_transaction(p), KTX_ERR_STATE, 'n');
+    integ_ok(ktx_init_transactions(p, T_MS), "init resumed");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 0, 5);
+    integ_ok(ktx_flush(p, T_MS), "flush");
+    integ_cmd(c, "berr 2 26 0 1500");
+    expect_err(ktx_commit_transaction(p, 300), KTX_ERR_TIMED_OUT, 'r');
+    expect_err(ktx_abort_transaction(p, 300), KTX_ERR_STATE, 'n');
+    integ_ok(ktx_commit_transaction(p, T_MS), "commit resumed");
+    integ_ok(ktx_begin_transaction(p), "begin 2");
+    integ_send(p, &run, 5, 10);
+    integ_ok(ktx_flush(p, T_MS), "flush 2");
+    integ_cmd(c, "berr 2 26 0 1500");
+    expect_err(ktx_abort_transaction(p, 300), KTX_ERR_TIMED_OUT, 'r');
+    integ_ok(ktx_abort_transaction(p, T_MS), "abort resumed");
+    ck_assert_uint_eq(committed_count(bs, "t"), 5);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_coordinator_moving_mid_commit_is_followed)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+
+    integ_cmd(c, "coord txn tid-move 2");
+    integ_cmd(c, "leader t 0 1");
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 10, 10, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-move", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 0, 10);
+    integ_ok(ktx_flush(p, T_MS), "flush");
+    integ_cmd(c, "coord txn tid-move 3");
+    integ_cmd(c, "down 2");
+    integ_ok(ktx_commit_transaction(p, T_MS), "commit");
+    ck_assert_uint_eq(committed_count(bs, "t"), 10);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
+START_TEST(test_commit_after_the_coordinator_timed_out_is_never_a_success)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+    ktx_error_t *err;
+
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 5, 11, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-timeout", "transaction.timeout.ms", "1000");
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 0, 5);
+    integ_ok(ktx_flush(p, T_MS), "flush");
+    usleep(1300 * 1000);
+    integ_cmd(c, "txn-timeout-check");
+    err = ktx_commit_transaction(p, T_MS);
+    ck_assert_msg(err != NULL, "a commit after the timeout abort succeeded");
+    ck_assert(!ktx_error_is_retriable(err));
+    ktx_error_destroy(err);
+    ck_assert_uint_eq(committed_count(bs, "t"), 0);
+    ktx_error_destroy(ktx_close(p, 2000));
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 Suite *txn_broker_suite(void);
 
 Suite *txn_broker_suite(void)
@@ -237,6 +472,12 @@ Suite *txn_broker_suite(void)
     tcase_add_test(tc, test_empty_transactions_commit_and_abort);
     tcase_add_test(tc, test_second_instance_fences_the_first);
     tcase_add_test(tc, test_close_aborts_the_open_transaction);
+    tcase_add_loop_test(tc, test_injected_error_gives_the_tables_class, 0,
+                        (int)(sizeof(inject_cases) / sizeof(inject_cases[0])));
+    tcase_add_test(tc, test_sent_offsets_are_visible_only_after_commit);
+    tcase_add_test(tc, test_timed_out_calls_resume_with_the_real_result);
+    tcase_add_test(tc, test_coordinator_moving_mid_commit_is_followed);
+    tcase_add_test(tc, test_commit_after_the_coordinator_timed_out_is_never_a_success);
     suite_add_tcase(s, tc);
     return s;
 }

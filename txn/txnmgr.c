@@ -166,10 +166,27 @@ static bool have_coordinator(struct ktx__txnmgr *mgr, bool group, int64_t now,
     int32_t node = group ? mgr->group_coord_node : mgr->coord_node;
 
     if (node >= 0) {
-        if (ktx__net_ready(net, node, now))
+        if (ktx__net_ready(net, node, now)) {
+            mgr->unready_since = -1;
             return true;
-        *timeout_ms = KTX__MIN(*timeout_ms, ktx__net_poll_delay(net, node, now));
-        return false;
+        }
+        if (mgr->unready_since < 0)
+            mgr->unready_since = now;
+        if (now - mgr->unready_since < KTX__TXNMGR_COORD_WAIT_MS) {
+            *timeout_ms = KTX__MIN(*timeout_ms,
+                                   KTX__MIN(ktx__net_poll_delay(net, node, now),
+                                            mgr->unready_since + KTX__TXNMGR_COORD_WAIT_MS - now));
+            return false;
+        }
+        /* The coordinator stays unreachable: it may have moved, ask any broker again. */
+        ktx__sender_log(mgr->sender, KTX_LOG_INFO, "txn",
+                        "coordinator node %d unreachable for %d ms: looking it up again",
+                        (int)node, KTX__TXNMGR_COORD_WAIT_MS);
+        mgr->unready_since = -1;
+        if (group)
+            mgr->group_coord_node = -1;
+        else
+            mgr->coord_node = -1;
     }
     node = ktx__net_least_loaded(net, now, &delay);
     if (node == KTX__NET_NO_NODE) {
@@ -271,6 +288,13 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
     }
     st = ktx__txn_sm_state(&mgr->sm);
     op = ktx__txn_sm_pending(&mgr->sm, &done);
+    if (st == KTX__TXN_ABORTABLE_ERROR || st == KTX__TXN_FATAL_ERROR) {
+        /* As Kafka's Sender: what is still queued cannot join a transaction that can only
+         * be aborted; it fails now with the transaction's error (so that flushes end). */
+        int code = ktx__txn_sm_error_code(&mgr->sm);
+
+        ktx__accumulator_abort_all(mgr->acc, code ? code : KTX_ERR_PURGED);
+    }
     if (idem->bump_requested && (st == KTX__TXN_IN_TRANSACTION || st == KTX__TXN_COMMITTING))
         ktx__txnmgr_fail(mgr, KTX__TXN_ACT_ABORTABLE_BUMP_EPOCH,
                          ktx__error_new(KTX_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
@@ -328,6 +352,7 @@ int ktx__txnmgr_attach(struct ktx__idem *idem, const struct ktx__conf_values *v,
     mgr->transaction_timeout_ms = (int32_t)v->transaction_timeout_ms;
     mgr->coord_node = -1;
     mgr->group_coord_node = -1;
+    mgr->unready_since = -1;
     idem->txn = mgr;
     hooks->may_drain = may_drain;
     hooks->assign = assign;

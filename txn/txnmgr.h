@@ -29,6 +29,9 @@
 #include "idempotence.h"
 #include "txn_state.h"
 
+/* How long a known coordinator may stay unreachable before it is looked up again. */
+#define KTX__TXNMGR_COORD_WAIT_MS 1000
+
 /* Where a partition of the current transaction stands. */
 enum ktx__txnmgr_part_state {
     KTX__TXNP_NEW = 0, /* has a batch to send; AddPartitionsToTxn not sent yet */
@@ -84,6 +87,7 @@ struct ktx__txnmgr {
     int32_t coord_node;
     int32_t group_coord_node;     /* the group coordinator of |offsets|, -1 when unknown */
     bool find_group;              /* the FindCoordinator in flight is for the group */
+    int64_t unready_since;        /* since when the coordinator is not ready, -1 when it is */
 
     enum ktx__txnmgr_req in_flight;
     int16_t req_version;          /* the version of the request in flight */
