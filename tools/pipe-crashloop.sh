@@ -155,9 +155,7 @@ while :; do
             wait "$pipe_pid" 2>/dev/null || true
             pipe_pid=""
             killed=$((killed + 1))
-            echo "crashloop: kill $killed/$kills after ${d}s ($(grep -c 'resuming after' "$work/pipe.log") starts," \
-                "$(grep 'committed [0-9]* records in' "$work/pipe.log" | tail -1 | sed 's/.*committed \([0-9]*\) records.*/last progress line: \1 records/')" \
-                ")"
+            echo "crashloop: SIGKILL $killed/$kills after ${d}s"
             continue
         fi
     fi
@@ -170,6 +168,8 @@ while :; do
     tail -3 "$work/pipe.log" >&2
     [ "$restarts" -lt 20 ] || { echo "crashloop: too many failed runs" >&2; break; }
 done
+echo "crashloop: ktx-pipe started $(grep -c 'resuming after' "$work/pipe.log") times, resuming after" \
+    "$(sed -n 's/.*resuming after \([0-9]*\) committed.*/\1/p' "$work/pipe.log" | tr '\n' ' ')records"
 grep 'ktx-pipe: done' "$work/pipe.log" | tail -1 || true
 pipe_seconds=$(elapsed)
 
