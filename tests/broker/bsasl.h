@@ -36,7 +36,7 @@ struct kb_sasl_conn;
  */
 int kb_sasl_init(const struct kb_sasl_conf *conf, char *err, size_t errlen);
 
-/* Releases what kb_sasl_init() set up. */
+/* Forgets kb_sasl_init()'s settings; Cyrus's plugins stay loaded until the process exits. */
 void kb_sasl_done(void);
 
 /* A connection that has not authenticated yet, or NULL when out of memory. Free it with
