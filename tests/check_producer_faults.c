@@ -124,6 +124,8 @@ START_TEST(test_produce_answered_after_request_timeout_is_retried_without_duplic
     struct integ_run run;
     ktx_producer_t *producer;
 
+    int64_t start, took;
+
     snprintf(req_timeout, sizeof(req_timeout), "%d", integ_ms(800));
     integ_run_init(&run, "t", 2);
     integ_gen(&run, 300, 13, 100, INTEG_ROUND_ROBIN);
@@ -131,11 +133,16 @@ START_TEST(test_produce_answered_after_request_timeout_is_retried_without_duplic
     integ_send(producer, &run, 0, 100);
     integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "first flush");
     /* The broker appends the next two Produce requests at once but answers them only after
-     * three request timeouts: the producer gives up on them and sends the batches again. */
-    snprintf(delay, sizeof(delay), "berr 1 0 0 %d", integ_ms(2400));
+     * five request timeouts: the producer gives up on them and sends the batches again. */
+    snprintf(delay, sizeof(delay), "berr 1 0 0 %d", integ_ms(4000));
     integ_cmd(c, delay);
     integ_cmd(c, delay);
-    send_and_poll(producer, &run, 100, 200, 30);
+    start = ktx_test_now_ms();
+    integ_send(producer, &run, 100, 200);
+    /* The reports come from a retry: after a request timeout, before any delayed answer. */
+    ck_assert(integ_wait_reports(producer, &run, 200, integ_ms(3600)));
+    took = ktx_test_now_ms() - start;
+    ck_assert_msg(took >= integ_ms(800), "reports after %lld ms: no request timed out", (long long)took);
     integ_send(producer, &run, 200, 300);
     finish_all_delivered(c, &run, producer, 0);
 }
