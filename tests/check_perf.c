@@ -107,11 +107,11 @@ START_TEST(test_perf_opts_parse_reads_every_option)
 {
     char *argv[] = {"ktx-perf", "-b", "h:1,h:2", "-t", "perf", "-n", "1000", "-s", "100",
                     "--mode", "transactional", "--txn-records", "250", "-z", "zstd", "-k",
-                    "-p", "6", "--poll-every", "8", "-q", "-X", "batch.size=65536",
+                    "-p", "6", "--poll-every", "8", "-q", "-v", "-X", "batch.size=65536",
                     "-X", "client.id=a=b", NULL};
     struct perf_opts opts;
 
-    ck_assert_int_eq(perf_opts_parse(25, argv, &opts, "ktx-perf"), 0);
+    ck_assert_int_eq(perf_opts_parse(26, argv, &opts, "ktx-perf"), 0);
     ck_assert_str_eq(opts.bootstrap, "h:1,h:2");
     ck_assert_str_eq(opts.topic, "perf");
     ck_assert_int_eq(opts.records, 1000);
@@ -123,6 +123,7 @@ START_TEST(test_perf_opts_parse_reads_every_option)
     ck_assert_int_eq(opts.warmup_partitions, 6);
     ck_assert_int_eq(opts.poll_every, 8);
     ck_assert(opts.quiet);
+    ck_assert(opts.verbose);
     ck_assert_int_eq(opts.n_props, 2);
     ck_assert_str_eq(opts.props[0].name, "batch.size");
     ck_assert_str_eq(opts.props[0].value, "65536");
@@ -141,6 +142,8 @@ START_TEST(test_perf_opts_parse_defaults_to_idempotent_uncompressed_keyless)
     ck_assert_int_eq(opts.mode, PERF_MODE_IDEMPOTENT);
     ck_assert_str_eq(opts.compression, "none");
     ck_assert(!opts.keyed);
+    ck_assert(!opts.quiet);
+    ck_assert(!opts.verbose);
     ck_assert_uint_eq(opts.size, 0);
     ck_assert_int_eq(opts.txn_records, 10000);
     ck_assert_int_eq(opts.poll_every, 1);

@@ -61,6 +61,18 @@ static void dr_cb(ktx_producer_t *producer, const ktx_delivery_report_t *dr, voi
                      dr->error ? ktx_error_message(dr->error) : NULL);
 }
 
+/* Log callback of -v: one line on stderr, stamped with seconds since the first line. */
+static void log_cb(int level, const char *facility, const char *message, void *opaque)
+{
+    static uint64_t t0; /* racy on the first lines only: good enough for a stamp */
+    uint64_t now = perf_now_ns();
+
+    (void)opaque;
+    if (t0 == 0)
+        t0 = now;
+    fprintf(stderr, "%10.6f %d %s: %s\n", (double)(now - t0) / 1e9, level, facility, message);
+}
+
 /*
  * Prints |what|, the name and the message of |err| on stderr and destroys it.
  * Returns -1 when |err| was set, else 0.
@@ -98,6 +110,8 @@ static int conf_fill(struct ktx_perf *perf, ktx_conf_t *conf)
     for (int i = 0; i < opts->n_props; i++)
         rc |= conf_set(conf, opts->props[i].name, opts->props[i].value);
     ktx_conf_set_dr_cb(conf, dr_cb, perf);
+    if (opts->verbose)
+        ktx_conf_set_log_cb(conf, log_cb, NULL);
     return rc ? -1 : 0;
 }
 

@@ -17,7 +17,7 @@ static void usage(const char *prog)
 {
     printf("usage: %s -b BOOTSTRAP -t TOPIC -n RECORDS -s SIZE\n"
            "          [--mode plain|idempotent|transactional] [--txn-records N]\n"
-           "          [-z none|zstd] [-k] [-p PARTITIONS] [--poll-every N] [-q]\n"
+           "          [-z none|zstd] [-k] [-p PARTITIONS] [--poll-every N] [-q] [-v]\n"
            "          [-X property=value ...]\n"
            "  -b  bootstrap servers (host:port,...)\n"
            "  -t  topic (must exist, or be auto-created by the cluster)\n"
@@ -31,6 +31,7 @@ static void usage(const char *prog)
            "      timed window (default: one record to any partition)\n"
            "  --poll-every  serve delivery reports (poll 0) after every N sends (default 1)\n"
            "  -q  print only the result line\n"
+           "  -v  print the client's log on stderr (librdkafka: debug=eos)\n"
            "  -X  a client property, applied after the defaults (acks=all, linger.ms=5)\n"
            "The last line printed is the machine-readable result (key=value pairs).\n",
            prog, DEFAULT_TXN_RECORDS);
@@ -126,6 +127,7 @@ static bool apply_opt(struct perf_opts *opts, int c, const char *arg)
         opts->poll_every = (int)v;
         return true;
     case 'q': opts->quiet = true; return true;
+    case 'v': opts->verbose = true; return true;
     case 'X': return add_prop(opts, arg);
     default: return false;
     }
@@ -148,7 +150,7 @@ int perf_opts_parse(int argc, char **argv, struct perf_opts *opts, const char *p
     opts->compression = "none";
     opts->poll_every = 1;
     optind = 0; /* 0, not 1: glibc and musl then also reset their scan state */
-    while ((c = getopt_long(argc, argv, "b:t:n:s:z:kp:qX:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "b:t:n:s:z:kp:qvX:h", longopts, NULL)) != -1) {
         if (c == 'h') {
             usage(prog);
             return 1;

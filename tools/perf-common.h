@@ -53,6 +53,7 @@ struct perf_opts {
     int warmup_partitions;        /* -p: warm-up sends one record to each of 0..p-1 */
     int poll_every;               /* --poll-every: poll(0) after this many sends */
     bool quiet;                   /* -q: only the result line */
+    bool verbose;                 /* -v: the client's log (kafkatx) or debug=eos (librdkafka) */
     struct perf_prop props[PERF_MAX_PROPS]; /* -X, applied after the tool's defaults */
     int n_props;
 };

@@ -121,6 +121,8 @@ static int conf_fill(struct rdk_perf *perf, rd_kafka_conf_t *conf)
         snprintf(txn_id, sizeof(txn_id), "rdkafka-perf-%ld", (long)getpid());
         rc |= conf_set(conf, "transactional.id", txn_id);
     }
+    if (opts->verbose)
+        rc |= conf_set(conf, "debug", "eos");
     for (int i = 0; i < opts->n_props; i++)
         rc |= conf_set(conf, opts->props[i].name, opts->props[i].value);
     rd_kafka_conf_set_dr_msg_cb(conf, dr_msg_cb);
