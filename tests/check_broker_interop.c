@@ -1,15 +1,21 @@
 /*
- * Interop tests: librdkafka's transactional producer and read_committed consumer against
+ * Interop tests: librdkafka's transactional, idempotent and consuming clients against
  * ktx-broker (started through tests/cluster.h). They show that the reference broker
- * enforces what a real client relies on: committed records visible, aborted ones filtered
- * by the consumer through the aborted-transaction list, offsets committed inside a
- * transaction, and a second producer fencing the first. Built only with librdkafka.
+ * enforces what a real client relies on, record for record: committed records visible and
+ * aborted ones filtered under read_committed (and all of them under read_uncommitted), an
+ * open transaction holding the LSO back, offsets committed inside a transaction, a second
+ * producer fencing the first (whose records never become visible), a transaction aborted
+ * by its timeout, a Produce retried after it was appended acknowledged without a second
+ * append, broker restarts on a data directory (leader mid-stream, coordinator
+ * mid-transaction, refused connections), and both peers starting within a second.
+ * Built only with librdkafka; tests/check_broker_kcat.c does the same reads with kcat.
  */
 #include "check_util.h"
 
 #include "cluster.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -502,6 +508,27 @@ START_TEST(test_interop_coordinator_restart_mid_transaction_leaves_it_resolvable
 }
 END_TEST
 
+/* A restarted broker refuses connections for a moment (KB_RESTART_REFUSE_MS, 300 ms),
+ * then accepts them again on the same port; the other brokers keep accepting. */
+START_TEST(test_interop_restarted_broker_refuses_connections_for_a_moment)
+{
+    int fd;
+    int64_t t0;
+
+    ck_assert_int_eq(ktx_test_cluster_cmd(cluster, "restart 2"), 0);
+    t0 = ktx_test_now_ms();
+    ck_assert_int_eq(ktx_test_cluster_connect(cluster, 2, 1000), -1);
+    ck_assert_int_eq(errno, ECONNREFUSED);
+    ck_assert_int_ge(fd = ktx_test_cluster_connect(cluster, 1, 1000), 0);
+    close(fd);
+    while ((fd = ktx_test_cluster_connect(cluster, 2, 1000)) < 0 && ktx_test_now_ms() - t0 < 3000)
+        usleep(20 * 1000);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 250);
+    close(fd);
+}
+END_TEST
+
 /* ---- start-up ---- */
 
 /* Both peers print their BOOTSTRAP line within a second of being started. */
@@ -539,6 +566,7 @@ static Suite *broker_interop_suite(void)
     tcase_add_checked_fixture(tc, setup_data_dir, teardown_data_dir);
     tcase_add_test(tc, test_interop_leader_restart_mid_stream_keeps_every_record_exactly_once);
     tcase_add_loop_test(tc, test_interop_coordinator_restart_mid_transaction_leaves_it_resolvable, 0, 2);
+    tcase_add_test(tc, test_interop_restarted_broker_refuses_connections_for_a_moment);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("startup");
