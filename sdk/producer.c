@@ -44,6 +44,23 @@ static ktx_error_t *fatal_error(int code)
 
 /* ---- creation and destruction ---- */
 
+/*
+ * A connection failed to authenticate (conn.h): logs |msg| (it names the host and reason,
+ * never a secret) and, as Kafka's transaction manager does, makes the error fatal for a
+ * transactional producer. Thread: sender.
+ */
+static void on_auth_error(struct ktx__conn *conn, int code, const char *msg, void *opaque)
+{
+    ktx_producer_t *p = opaque;
+
+    (void)conn;
+    if (p->sender == NULL)
+        return;
+    ktx__sender_log(p->sender, KTX_LOG_ERR, "security", "%s (%s)", msg, ktx_err_name(code));
+    if (p->v.transactional_id != NULL)
+        ktx__sender_set_fatal(p->sender, KTX_ERR_AUTH);
+}
+
 /* Creates the modules of |p| from p->v. Returns 0 or an error code. */
 static int create_modules(ktx_producer_t *p)
 {
@@ -66,6 +83,9 @@ static int create_modules(ktx_producer_t *p)
     nc.conn.reconnect_backoff_ms = p->v.reconnect_backoff_ms;
     nc.conn.reconnect_backoff_max_ms = p->v.reconnect_backoff_max_ms;
     nc.conn.max_in_flight = (int)p->v.max_in_flight;
+    nc.conn.security = &p->v;
+    nc.conn.on_auth_error = on_auth_error;
+    nc.conn.auth_opaque = p;
     if ((err = ktx__net_new(&p->net, &nc)) != 0)
         return err;
     ktx__sender_conf_init(&sc, &p->v);
@@ -299,9 +319,12 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
     if (err != 0)
         return append_error(producer, err, msg);
     atomic_fetch_add(&producer->enqueued, 1);
-    /* Wake the sender only when a batch was made or filled, never per record. */
-    if (res.new_batch || res.batch_full)
+    /* Wake the sender only when a batch filled, or when a new batch needs its linger timer
+     * sooner than the sender would wake anyway; never per record. */
+    if (res.batch_full)
         ktx__sender_wakeup(producer->sender);
+    else if (res.new_batch)
+        ktx__sender_wakeup_by(producer->sender, mono_ms() + producer->v.linger_ms);
     return NULL;
 }
 

@@ -40,6 +40,8 @@ int ktx__sender_new(struct ktx__sender **out, const struct ktx__sender_conf *sc,
     atomic_init(&sender->running, true);
     atomic_init(&sender->force, false);
     atomic_init(&sender->fatal, 0);
+    atomic_init(&sender->wake_pending, false);
+    atomic_init(&sender->wake_at, INT64_MIN);
     if (pthread_mutex_init(&sender->lock, NULL) != 0) {
         free(sender);
         return KTX_ERR_NO_MEMORY;
@@ -89,7 +91,18 @@ int ktx__sender_fatal(const struct ktx__sender *sender)
 
 void ktx__sender_wakeup(struct ktx__sender *sender)
 {
-    ktx__net_wakeup(sender->net);
+    /* One write per turn is enough: the turn that follows sees everything done before. */
+    if (!atomic_exchange(&sender->wake_pending, true))
+        ktx__net_wakeup(sender->net);
+}
+
+void ktx__sender_wakeup_by(struct ktx__sender *sender, int64_t deadline)
+{
+    int64_t wake_at = atomic_load(&sender->wake_at);
+
+    /* INT64_MIN: a turn is under way and may have looked at the batches already. */
+    if (wake_at == INT64_MIN || wake_at > deadline)
+        ktx__sender_wakeup(sender);
 }
 
 void ktx__sender_request_metadata(struct ktx__sender *sender)
@@ -170,11 +183,14 @@ static void abort_on_fatal(struct ktx__sender *sender, int fatal)
 
 void ktx__sender_run_once(struct ktx__sender *sender)
 {
-    int64_t now = ktx__net_now(sender->net);
-    int64_t timeout = INT64_MAX;
-    int fatal = atomic_load(&sender->fatal);
+    int64_t now, timeout = INT64_MAX;
+    int fatal;
     bool skip = false;
 
+    /* From here on a wakeup must write again; the turn sees what came before. */
+    atomic_store(&sender->wake_pending, false);
+    atomic_store(&sender->wake_at, INT64_MIN);
+    now = ktx__net_now(sender->net);
     if (sender->hooks.run_first)
         skip = sender->hooks.run_first(sender->hooks.opaque, sender, now, &timeout);
     fatal = atomic_load(&sender->fatal);
@@ -188,6 +204,7 @@ void ktx__sender_run_once(struct ktx__sender *sender)
     /* Nothing scheduled: sleep until I/O, a deadline of the net or a wakeup. */
     if (timeout > INT32_MAX)
         timeout = INT32_MAX;
+    atomic_store(&sender->wake_at, timeout >= INT32_MAX ? INT64_MAX : now + timeout);
     ktx__net_poll(sender->net, timeout < 0 ? 0 : timeout, now);
     publish_metadata(sender);
 }

@@ -85,6 +85,13 @@ void ktx__sender_destroy(struct ktx__sender *sender);
 void ktx__sender_wait_metadata(struct ktx__sender *sender, uint64_t *generation,
                                int64_t timeout_ms);
 
+/*
+ * Wakes the sender unless its current wait ends by |deadline| (the net's monotonic clock,
+ * milliseconds) anyway: for a new batch that only needs its linger.ms timer armed.
+ * Thread: any.
+ */
+void ktx__sender_wakeup_by(struct ktx__sender *sender, int64_t deadline);
+
 /* One turn of the loop (also used by tests driving the sender without its thread). */
 void ktx__sender_run_once(struct ktx__sender *sender);
 

@@ -35,6 +35,8 @@ struct ktx__sender {
     atomic_bool running; /* false once a close was asked for */
     atomic_bool force;   /* forced close */
     atomic_int fatal;    /* fatal error code or 0 */
+    atomic_bool wake_pending;  /* a wakeup was written since the current turn began */
+    _Atomic int64_t wake_at;   /* when the current poll ends at the latest (INT64_MAX: I/O) */
 
     /* Guarded by |lock|: the thread's end and the metadata generation. */
     pthread_mutex_t lock;
