@@ -23,6 +23,8 @@
 
 #include "conn.h"
 #include "proto_meta.h"
+#include "sasl.h"
+#include "tls.h"
 
 #define API_VERSIONS_MAX_TRY 3 /* the ApiVersions version a negotiation starts with */
 #define READ_CHUNK (64 * 1024) /* bytes a read asks for, at least */
@@ -72,6 +74,8 @@ struct ktx__conn {
     uint8_t *in;
     size_t in_len, in_cap;
     uint64_t generation;         /* bumped by every close, so that dispatch loops notice */
+    int close_err;               /* what in-flight requests fail with when closed */
+    struct ktx__conn_sec *sec;   /* TLS session, SASL client, socket I/O */
     struct ktx__conn_stats stats;
 };
 
@@ -110,6 +114,7 @@ static uint64_t seed_from_clock(const void *salt)
 
 static void close_socket(struct ktx__conn *conn)
 {
+    ktx__conn_sec_reset(conn->sec);
     if (conn->fd >= 0)
         close(conn->fd);
     conn->fd = -1;
@@ -136,9 +141,15 @@ int ktx__conn_new(struct ktx__conn **out, const char *host, int port,
     conn = calloc(1, sizeof(*conn));
     if (conn == NULL)
         return KTX_ERR_NO_MEMORY;
+    int rc = ktx__conn_sec_new(&conn->sec, conf);
+    if (rc != 0) {
+        free(conn);
+        return rc;
+    }
     conn->host = strdup(host);
     conn->client_id = conf->client_id != NULL ? strdup(conf->client_id) : NULL;
     if (conn->host == NULL || (conf->client_id != NULL && conn->client_id == NULL)) {
+        ktx__conn_sec_free(conn->sec);
         free(conn->host);
         free(conn->client_id);
         free(conn);
@@ -153,6 +164,7 @@ int ktx__conn_new(struct ktx__conn **out, const char *host, int port,
         conn->conf.max_output_size = KTX__CONN_DEFAULT_MAX_OUTPUT;
     conn->rng = conf->jitter_seed != 0 ? conf->jitter_seed : seed_from_clock(conn);
     conn->fd = -1;
+    conn->close_err = KTX_ERR_TRANSPORT;
     conn->state = KTX__CONN_DISCONNECTED;
     conn->api_versions_ver = API_VERSIONS_MAX_TRY;
     conn->next_correlation_id = 1;
@@ -171,6 +183,7 @@ void ktx__conn_destroy(struct ktx__conn *conn)
     close_with(conn, false, 0);
     free_addrs(conn);
     ktx__w_free(&conn->out);
+    ktx__conn_sec_free(conn->sec);
     free(conn->in);
     free(conn->host);
     free(conn->client_id);
@@ -214,16 +227,82 @@ static int send_api_versions(struct ktx__conn *conn, int16_t ver, int64_t now)
     return queue_request(conn, &req, ver, true, now);
 }
 
-/* The TCP connection is up: negotiate versions. */
+/*
+ * An authentication failure: the connection closes (what is in flight fails with
+ * KTX_ERR_AUTH), backs off for reconnect.backoff.max.ms since retrying soon cannot help,
+ * and the owner hears of it once.
+ */
+static void fail_auth(struct ktx__conn *conn, int64_t now)
+{
+    const char *msg;
+    int code = ktx__conn_sec_error(conn->sec, &msg);
+
+    conn->stats.auth_failures++;
+    conn->close_err = KTX_ERR_AUTH;
+    close_with(conn, false, now);
+    conn->close_err = KTX_ERR_TRANSPORT;
+    conn->backoff_until = now + ktx__conn_backoff_ms(conn->conf.reconnect_backoff_max_ms,
+                                                     conn->conf.reconnect_backoff_max_ms, 0,
+                                                     next_random(conn));
+    conn->failures++;
+    if (conn->conf.on_auth_error != NULL)
+        conn->conf.on_auth_error(conn, code, msg, conn->conf.auth_opaque);
+}
+
+/* A security step failed with |rc|: an authentication failure, or a transport one that
+ * the usual backoff handles. */
+static void security_failed(struct ktx__conn *conn, int rc, int64_t now)
+{
+    if (rc == KTX_ERR_AUTH || rc == KTX_ERR_UNSUPPORTED_SASL_MECHANISM ||
+        rc == KTX_ERR_BAD_CONFIG)
+        fail_auth(conn, now);
+    else
+        close_with(conn, true, now);
+}
+
+/* TLS is up (or not used): negotiate versions. */
 static void enter_api_versions(struct ktx__conn *conn, int64_t now)
 {
-    int one = 1;
-
-    free_addrs(conn);
-    (void)setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn->state = KTX__CONN_API_VERSIONS;
     if (send_api_versions(conn, conn->api_versions_ver, now) != 0)
         close_with(conn, true, now);
+}
+
+/* Advances the TLS handshake; on completion negotiates versions. */
+static void step_tls(struct ktx__conn *conn, int64_t now)
+{
+    int rc = ktx__conn_sec_tls_handshake(conn->sec, conn->host, conn->port);
+
+    if (rc == KTX__TLS_WANT_READ || rc == KTX__TLS_WANT_WRITE)
+        return;
+    if (rc != 0) {
+        security_failed(conn, rc, now);
+        return;
+    }
+    conn->stats.tls_handshakes++;
+    enter_api_versions(conn, now);
+}
+
+/* The TCP connection is up: start TLS when configured, else negotiate versions. */
+static void enter_connected(struct ktx__conn *conn, int64_t now)
+{
+    int one = 1;
+    int rc;
+
+    free_addrs(conn);
+    (void)setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (!ktx__conn_sec_uses_tls(conn->sec)) {
+        enter_api_versions(conn, now);
+        return;
+    }
+    conn->state = KTX__CONN_TLS_HANDSHAKE;
+    /* The handshake has request.timeout.ms, as a request would. */
+    conn->connect_deadline = now + conn->conf.request_timeout_ms;
+    rc = ktx__conn_sec_tls_start(conn->sec, conn->fd, conn->host);
+    if (rc != 0)
+        security_failed(conn, rc, now);
+    else
+        step_tls(conn, now);
 }
 
 static void enter_ready(struct ktx__conn *conn)
@@ -250,7 +329,7 @@ static int try_addresses(struct ktx__conn *conn, int64_t now)
             continue;
         conn->fd = fd;
         if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
-            enter_api_versions(conn, now);
+            enter_connected(conn, now);
             return 0;
         }
         if (errno == EINPROGRESS) {
@@ -285,6 +364,7 @@ int ktx__conn_connect(struct ktx__conn *conn, int64_t now)
         return 0;
     if (now < conn->backoff_until)
         return KTX_ERR_STATE;
+    ktx__conn_sec_clear_error(conn->sec);
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -333,7 +413,7 @@ static void close_with(struct ktx__conn *conn, bool backoff, int64_t now)
         struct inflight *inf = list;
         list = inf->next;
         if (!inf->internal && inf->cb != NULL)
-            inf->cb(conn, backoff && inf->deadline <= now ? KTX_ERR_TIMED_OUT : KTX_ERR_TRANSPORT,
+            inf->cb(conn, backoff && inf->deadline <= now ? KTX_ERR_TIMED_OUT : conn->close_err,
                     NULL, 0, inf->opaque);
         free(inf);
     }
@@ -425,6 +505,14 @@ static int queue_request(struct ktx__conn *conn, const struct ktx__conn_req *req
     return 0;
 }
 
+int ktx__conn_queue_internal(struct ktx__conn *conn, const struct ktx__conn_req *req,
+                             int16_t ver, int64_t now)
+{
+    if (conn->fd < 0 || conn->state == KTX__CONN_CLOSING)
+        return KTX_ERR_STATE;
+    return queue_request(conn, req, ver, true, now);
+}
+
 /* Resolves "highest negotiated" and checks the version against the negotiated one. */
 static int16_t choose_version(const struct ktx__conn *conn, const struct ktx__conn_req *req)
 {
@@ -475,19 +563,19 @@ static void complete_written(struct ktx__conn *conn)
     }
 }
 
-/* Writes as much output as the socket takes. Returns 0 or KTX_ERR_TRANSPORT. */
+/* Writes as much output as the socket (or the TLS session) takes. Returns 0,
+ * KTX_ERR_TRANSPORT or KTX_ERR_AUTH. */
 static int write_output(struct ktx__conn *conn)
 {
     while (conn->out_sent < conn->out.len) {
-        ssize_t n = send(conn->fd, conn->out.p + conn->out_sent,
-                         conn->out.len - conn->out_sent, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        size_t n = 0;
+        int rc = ktx__conn_sec_write(conn->sec, conn->fd, conn->out.p + conn->out_sent,
+                                     conn->out.len - conn->out_sent, &n, conn->host);
+        if (rc == KTX__CONN_IO_AGAIN)
             break;
-        if (n <= 0)
-            return KTX_ERR_TRANSPORT;
-        conn->out_sent += (size_t)n;
+        if (rc != 0)
+            return rc;
+        conn->out_sent += n;
         conn->sent_total += (uint64_t)n;
     }
     if (conn->out_sent == conn->out.len) {
@@ -531,6 +619,35 @@ static int16_t fallback_version(const struct ktx__api_versions_resp *resp, int16
     return 0;
 }
 
+/* Versions are negotiated: authenticate when SASL is configured, else ready. */
+static void enter_sasl_or_ready(struct ktx__conn *conn, int64_t now)
+{
+    int rc;
+
+    if (!ktx__conn_sec_uses_sasl(conn->sec)) {
+        enter_ready(conn);
+        return;
+    }
+    conn->state = KTX__CONN_SASL;
+    rc = ktx__conn_sec_sasl_start(conn->sec, conn, now);
+    if (rc != 0)
+        security_failed(conn, rc, now);
+}
+
+/* Handles the answer to one of the connection's SASL requests. */
+static void on_sasl_response(struct ktx__conn *conn, int16_t api_key, int16_t ver,
+                             const uint8_t *body, size_t len, int64_t now)
+{
+    int rc = ktx__conn_sec_sasl_on_response(conn->sec, conn, api_key, ver, body, len, now);
+
+    if (rc == KTX__SASL_DONE) {
+        conn->stats.sasl_authentications++;
+        enter_ready(conn);
+    } else if (rc != 0) {
+        security_failed(conn, rc, now);
+    }
+}
+
 /* Handles the answer to the connection's ApiVersions request sent at |ver|. */
 static void on_api_versions(struct ktx__conn *conn, int16_t ver, const uint8_t *body,
                             size_t len, int64_t now)
@@ -548,7 +665,7 @@ static void on_api_versions(struct ktx__conn *conn, int16_t ver, const uint8_t *
             conn->versions[KTX__API_API_VERSIONS] >= 0
                 ? KTX__MIN(conn->versions[KTX__API_API_VERSIONS], API_VERSIONS_MAX_TRY)
                 : 0;
-        enter_ready(conn);
+        enter_sasl_or_ready(conn, now);
     } else if (ver > 0) {
         /* A newer version refused (librdkafka's mock even answers it malformed): retry on
          * the same connection with the broker's own maximum, or v0. */
@@ -585,8 +702,10 @@ static int handle_frame(struct ktx__conn *conn, const uint8_t *p, size_t size, i
         return KTX_ERR_BAD_MSG;
     inf = take_expected(conn);
     conn->stats.responses++;
-    if (inf->internal)
+    if (inf->internal && inf->api_key == KTX__API_API_VERSIONS)
         on_api_versions(conn, inf->version, p + r.pos, size - r.pos, now);
+    else if (inf->internal)
+        on_sasl_response(conn, inf->api_key, inf->version, p + r.pos, size - r.pos, now);
     else if (inf->cb != NULL)
         inf->cb(conn, 0, p + r.pos, size - r.pos, inf->opaque);
     free(inf);
@@ -636,23 +755,29 @@ static int reserve_input(struct ktx__conn *conn)
     return 0;
 }
 
-/* Reads what the socket has and dispatches complete frames. Returns 0 or an error. */
+/*
+ * Reads what the socket has and dispatches complete frames. Returns 0 or an error. With TLS
+ * the loop goes on past READS_PER_EVENT while the session holds decrypted bytes, which
+ * poll(2) would not report.
+ */
 static int read_input(struct ktx__conn *conn, int64_t now)
 {
     uint64_t generation = conn->generation;
 
-    for (int i = 0; i < READS_PER_EVENT; i++) {
+    for (int i = 0; i < READS_PER_EVENT || ktx__conn_sec_pending(conn->sec) > 0; i++) {
+        size_t n = 0;
         int rc = reserve_input(conn);
         if (rc != 0)
             return rc;
-        ssize_t n = recv(conn->fd, conn->in + conn->in_len, conn->in_cap - conn->in_len, 0);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        rc = ktx__conn_sec_read(conn->sec, conn->fd, conn->in + conn->in_len,
+                                conn->in_cap - conn->in_len, &n, conn->host);
+        if (rc == KTX__CONN_IO_AGAIN)
             break;
-        if (n <= 0)
+        if (rc != 0)
+            return rc;
+        if (n == 0)
             return KTX_ERR_TRANSPORT;
-        conn->in_len += (size_t)n;
+        conn->in_len += n;
         rc = process_input(conn, now);
         if (rc != 0 || conn->generation != generation)
             return rc;
@@ -674,35 +799,55 @@ static void finish_connect(struct ktx__conn *conn, int64_t now)
     if (getsockopt(conn->fd, SOL_SOCKET, SO_ERROR, &err, &errlen) != 0)
         err = errno;
     if (err == 0)
-        enter_api_versions(conn, now);
+        enter_connected(conn, now);
     else
         next_address(conn, now);
+}
+
+/* Closes after an I/O failure |rc|: KTX_ERR_AUTH (a TLS alert) is an authentication
+ * failure, anything else a transport one. */
+static void io_failed(struct ktx__conn *conn, int rc, int64_t now)
+{
+    if (rc == KTX_ERR_AUTH)
+        fail_auth(conn, now);
+    else
+        close_with(conn, true, now);
 }
 
 void ktx__conn_on_events(struct ktx__conn *conn, short revents, int64_t now)
 {
     uint64_t generation = conn->generation;
 
+    bool do_write, do_read;
+    int rc;
+
     if (conn->state == KTX__CONN_CONNECTING) {
         if (revents & (POLLOUT | POLLERR | POLLHUP))
             finish_connect(conn, now);
         return;
     }
-    if (conn->state != KTX__CONN_API_VERSIONS && conn->state != KTX__CONN_READY)
+    if (conn->state == KTX__CONN_TLS_HANDSHAKE) {
+        if (revents & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL))
+            step_tls(conn, now);
+        return;
+    }
+    if (conn->state != KTX__CONN_API_VERSIONS && conn->state != KTX__CONN_SASL &&
+        conn->state != KTX__CONN_READY)
         return;
     if ((revents & POLLNVAL) || ((revents & POLLERR) && !(revents & POLLIN))) {
         close_with(conn, true, now);
         return;
     }
-    if ((revents & POLLOUT) && write_output(conn) != 0) {
-        close_with(conn, true, now);
+    ktx__conn_sec_io_ready(conn->sec, revents, &do_write, &do_read);
+    if (do_write && (rc = write_output(conn)) != 0) {
+        if (conn->generation == generation)
+            io_failed(conn, rc, now);
         return;
     }
     if (conn->generation != generation || conn->fd < 0)
         return;
-    if ((revents & (POLLIN | POLLHUP | POLLERR)) && read_input(conn, now) != 0 &&
-        conn->generation == generation)
-        close_with(conn, true, now);
+    if (do_read && (rc = read_input(conn, now)) != 0 && conn->generation == generation)
+        io_failed(conn, rc, now);
 }
 
 /* ---- timeouts ---- */
@@ -712,6 +857,13 @@ void ktx__conn_check_timeouts(struct ktx__conn *conn, int64_t now)
     if (conn->state == KTX__CONN_CONNECTING) {
         if (now >= conn->connect_deadline)
             next_address(conn, now);
+        return;
+    }
+    if (conn->state == KTX__CONN_TLS_HANDSHAKE) {
+        if (now >= conn->connect_deadline) {
+            conn->stats.timeouts++;
+            close_with(conn, true, now);
+        }
         return;
     }
     for (const struct inflight *inf = conn->head; inf != NULL; inf = inf->next) {
@@ -727,7 +879,7 @@ int64_t ktx__conn_next_deadline(const struct ktx__conn *conn)
 {
     int64_t deadline = INT64_MAX;
 
-    if (conn->state == KTX__CONN_CONNECTING)
+    if (conn->state == KTX__CONN_CONNECTING || conn->state == KTX__CONN_TLS_HANDSHAKE)
         return conn->connect_deadline;
     for (const struct inflight *inf = conn->head; inf != NULL; inf = inf->next)
         deadline = KTX__MIN(deadline, inf->deadline);
@@ -744,7 +896,8 @@ int ktx__conn_poll_events(const struct ktx__conn *conn, short *events)
     if (conn->state == KTX__CONN_CONNECTING)
         *events = POLLOUT;
     else
-        *events = (short)(POLLIN | (conn->out_sent < conn->out.len ? POLLOUT : 0));
+        *events = ktx__conn_sec_events(conn->sec, conn->state == KTX__CONN_TLS_HANDSHAKE,
+                                       conn->out_sent < conn->out.len);
     return conn->fd;
 }
 
@@ -777,8 +930,12 @@ const char *ktx__conn_state_name(enum ktx__conn_state state)
         return "DISCONNECTED";
     case KTX__CONN_CONNECTING:
         return "CONNECTING";
+    case KTX__CONN_TLS_HANDSHAKE:
+        return "TLS_HANDSHAKE";
     case KTX__CONN_API_VERSIONS:
         return "API_VERSIONS";
+    case KTX__CONN_SASL:
+        return "SASL";
     case KTX__CONN_READY:
         return "READY";
     case KTX__CONN_CLOSING:
@@ -809,6 +966,16 @@ int ktx__conn_port(const struct ktx__conn *conn)
 const struct ktx__conn_stats *ktx__conn_stats(const struct ktx__conn *conn)
 {
     return &conn->stats;
+}
+
+int ktx__conn_last_error(const struct ktx__conn *conn, const char **msg)
+{
+    return ktx__conn_sec_error(conn->sec, msg);
+}
+
+const char *ktx__conn_tls_version(const struct ktx__conn *conn)
+{
+    return ktx__conn_sec_tls_version(conn->sec);
 }
 
 int16_t ktx__conn_api_versions_version(const struct ktx__conn *conn)

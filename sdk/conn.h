@@ -1,13 +1,25 @@
 /*
  * One connection to one broker (struct ktx__conn): a non-blocking TCP socket to one of the
- * resolved addresses of a host, ApiVersions negotiation, framing, request pipelining with
- * correlation ids, per-request timeouts and reconnect backoff.
+ * resolved addresses of a host, optionally TLS over it and SASL authentication, ApiVersions
+ * negotiation, framing, request pipelining with correlation ids, per-request timeouts and
+ * reconnect backoff.
  *
- * States and their transitions (one function per transition in conn.c):
+ * States and their transitions (one function per transition in conn.c and conn_security.c):
  *
- *   DISCONNECTED --connect--> CONNECTING --TCP up--> API_VERSIONS --negotiated--> READY
- *        ^                        |                       |                          |
- *        +------------- close (error, timeout, peer closed, ktx__conn_close) --------+
+ *   DISCONNECTED --connect--> CONNECTING --TCP up--> [TLS_HANDSHAKE] --> API_VERSIONS
+ *        ^                                                                  |
+ *        |                               READY <-- [SASL] <--negotiated-----+
+ *        +------ close (error, timeout, peer closed, auth failure, ktx__conn_close) ------+
+ *
+ * TLS_HANDSHAKE is entered when security.protocol is SSL or SASL_SSL: the socket's poll
+ * events follow the session's WANT_READ / WANT_WRITE, and from then on every byte goes
+ * through the session. SASL is entered for SASL_PLAINTEXT and SASL_SSL: SaslHandshake v1
+ * with the mechanism, then SaslAuthenticate (v0-2) exchanges until the mechanism is done.
+ * An authentication failure (an untrusted, expired or wrong-host certificate, a refused
+ * client certificate, an unsupported mechanism, a refused user or password) is reported
+ * once through ktx__conn_conf.on_auth_error, kept in ktx__conn_last_error(), and closes the
+ * connection with a reconnect backoff of reconnect.backoff.max.ms, not one step, so that a
+ * wrong password never turns into a reconnect storm.
  *
  * CLOSING is the short state in which in-flight requests are being failed: callbacks that
  * run then see a connection that takes no new request.
@@ -36,10 +48,26 @@
 enum ktx__conn_state {
     KTX__CONN_DISCONNECTED,
     KTX__CONN_CONNECTING,
+    KTX__CONN_TLS_HANDSHAKE,
     KTX__CONN_API_VERSIONS,
+    KTX__CONN_SASL,
     KTX__CONN_READY,
     KTX__CONN_CLOSING,
 };
+
+struct ktx__conn;
+struct ktx__conf_values;
+struct ktx__tls_ctx;
+
+/*
+ * Called once per authentication failure of |conn| with the error |code| (KTX_ERR_AUTH, or
+ * KTX_ERR_UNSUPPORTED_SASL_MECHANISM) and a message |msg| that names the host and the reason
+ * and never contains a secret (borrowed, valid during the call). The connection is already
+ * closed (DISCONNECTED, backoff of reconnect.backoff.max.ms). The callback must not destroy
+ * |conn|. Thread: the connection's.
+ */
+typedef void ktx__conn_auth_cb(struct ktx__conn *conn, int code, const char *msg,
+                               void *opaque);
 
 /* Settings of a connection; copied by ktx__conn_new() (|client_id| is duplicated). */
 struct ktx__conn_conf {
@@ -54,9 +82,15 @@ struct ktx__conn_conf {
     size_t max_output_size;           /* ceiling on the unsent output buffer (a request that
                                          would pass it is refused); 0 = default */
     uint64_t jitter_seed;             /* seed of the backoff jitter; 0 = from the clock */
+    /* Security: security.protocol, sasl.* (and ssl.* through |tls_ctx|). Borrowed: it must
+     * outlive the connection. NULL means PLAINTEXT. */
+    const struct ktx__conf_values *security;
+    /* The TLS context (tls.h) for SSL and SASL_SSL, borrowed: it must outlive the
+     * connection. ktx__net_new() creates it when it is NULL and |security| asks for TLS. */
+    struct ktx__tls_ctx *tls_ctx;
+    ktx__conn_auth_cb *on_auth_error; /* may be NULL */
+    void *auth_opaque;
 };
-
-struct ktx__conn;
 
 /*
  * Completion of a request. |err| is 0 with the response body in |body| (|len| bytes, after
@@ -97,6 +131,9 @@ struct ktx__conn_stats {
     uint64_t responses;
     uint64_t timeouts;
     int64_t last_attempt_ms;      /* |now| of the last address tried, -1 before any */
+    uint64_t tls_handshakes;      /* TLS handshakes completed */
+    uint64_t sasl_authentications; /* SASL authentications completed */
+    uint64_t auth_failures;       /* TLS or SASL authentication failures */
 };
 
 /*
@@ -193,11 +230,87 @@ const struct ktx__conn_stats *ktx__conn_stats(const struct ktx__conn *conn);
 int16_t ktx__conn_api_versions_version(const struct ktx__conn *conn);
 
 /*
+ * Returns the code of the last authentication failure of |conn| (0 when none since the last
+ * READY) and stores its message in |*msg| (when not NULL; "" when none). The message is
+ * borrowed: it lives until the next connect of |conn|. It never contains a secret.
+ */
+int ktx__conn_last_error(const struct ktx__conn *conn, const char **msg);
+
+/* Returns the negotiated TLS protocol of the current session ("TLSv1.3", ...), or "" when
+ * the connection does not use TLS or the handshake has not finished. Static. */
+const char *ktx__conn_tls_version(const struct ktx__conn *conn);
+
+/*
  * Reconnect and retry backoff, as Kafka's ExponentialBackoff with multiplier 2 and jitter
  * 0.2: min(|base_ms| * 2^|attempts|, |max_ms|) times a factor in [0.8, 1.2] taken from
  * |rnd| in [0, 1) (0.5 gives the plain value). |attempts| counts failures before this one
  * (0 for the first). Pure.
  */
 int64_t ktx__conn_backoff_ms(int64_t base_ms, int64_t max_ms, unsigned attempts, double rnd);
+
+/*
+ * ---- Between conn.c and conn_security.c only ----
+ *
+ * struct ktx__conn_sec is the security side of one connection: its socket I/O (through the
+ * TLS session when there is one), the poll events the session needs, and the SASL exchange.
+ * Functions that fail store the code and a message without secrets, read back with
+ * ktx__conn_sec_error(). Thread: the connection's.
+ */
+struct ktx__conn_sec;
+
+/* "Call again after poll" result of ktx__conn_sec_read() and ktx__conn_sec_write(). */
+#define KTX__CONN_IO_AGAIN 1
+
+/* Creates the security side for |conf| (borrowed; its |security| and |tls_ctx| are kept).
+ * Returns 0, KTX_ERR_INVALID_ARG when TLS is asked for without a context, or
+ * KTX_ERR_NO_MEMORY. */
+int ktx__conn_sec_new(struct ktx__conn_sec **out, const struct ktx__conn_conf *conf);
+/* Frees the TLS session (after close_notify when it was up) and the SASL client, keeping
+ * the last error. Call before closing the socket. */
+void ktx__conn_sec_reset(struct ktx__conn_sec *sec);
+/* Resets and frees |sec|. NULL-safe. */
+void ktx__conn_sec_free(struct ktx__conn_sec *sec);
+/* Whether security.protocol is SSL or SASL_SSL, and SASL_PLAINTEXT or SASL_SSL. */
+bool ktx__conn_sec_uses_tls(const struct ktx__conn_sec *sec);
+bool ktx__conn_sec_uses_sasl(const struct ktx__conn_sec *sec);
+/* The last failure's code (0 when none) and message (borrowed from |sec|). */
+int ktx__conn_sec_error(const struct ktx__conn_sec *sec, const char **msg);
+void ktx__conn_sec_clear_error(struct ktx__conn_sec *sec);
+/* The negotiated TLS protocol, or "". */
+const char *ktx__conn_sec_tls_version(const struct ktx__conn_sec *sec);
+/* Starts a TLS session over the connected |fd| to |host| (borrowed). Returns 0 or an error. */
+int ktx__conn_sec_tls_start(struct ktx__conn_sec *sec, int fd, const char *host);
+/* Advances the handshake: 0 when done, KTX__TLS_WANT_READ / KTX__TLS_WANT_WRITE, or
+ * KTX_ERR_AUTH / KTX_ERR_TRANSPORT (message names |host|:|port|). */
+int ktx__conn_sec_tls_handshake(struct ktx__conn_sec *sec, const char *host, int port);
+/* Reads up to |len| bytes from |fd| (through TLS when up) into |buf|: 0 with |*n| (0 means
+ * the peer closed), KTX__CONN_IO_AGAIN, KTX_ERR_AUTH or KTX_ERR_TRANSPORT. */
+int ktx__conn_sec_read(struct ktx__conn_sec *sec, int fd, void *buf, size_t len, size_t *n,
+                       const char *host);
+/* Writes up to |len| (> 0) bytes: 0 with |*n| (> 0), KTX__CONN_IO_AGAIN (call again with the
+ * same bytes, possibly more after them), KTX_ERR_AUTH or KTX_ERR_TRANSPORT. */
+int ktx__conn_sec_write(struct ktx__conn_sec *sec, int fd, const void *buf, size_t len,
+                        size_t *n, const char *host);
+/* Decrypted bytes buffered in the session that poll(2) cannot see. */
+size_t ktx__conn_sec_pending(const struct ktx__conn_sec *sec);
+/* The poll events to ask for: the handshake's when |handshake|, else POLLIN and POLLOUT
+ * when output is pending (|out_pending|) or a read waits for writability. */
+short ktx__conn_sec_events(const struct ktx__conn_sec *sec, bool handshake, bool out_pending);
+/* Which of write and read |revents| allow, given what the session waits for. */
+void ktx__conn_sec_io_ready(const struct ktx__conn_sec *sec, short revents, bool *do_write,
+                            bool *do_read);
+/* Creates the SASL client and queues SaslHandshake v1 on |conn| (state SASL). Returns 0 or
+ * the failure (KTX_ERR_AUTH, KTX_ERR_BAD_CONFIG mapped to KTX_ERR_AUTH, ...). */
+int ktx__conn_sec_sasl_start(struct ktx__conn_sec *sec, struct ktx__conn *conn, int64_t now);
+/* Handles the response to the SASL request |api_key| sent at |ver|: 0 (the next
+ * SaslAuthenticate is queued), KTX__SASL_DONE (authenticated), or the failure:
+ * KTX_ERR_UNSUPPORTED_SASL_MECHANISM, KTX_ERR_AUTH, KTX_ERR_TRANSPORT (malformed answer). */
+int ktx__conn_sec_sasl_on_response(struct ktx__conn_sec *sec, struct ktx__conn *conn,
+                                   int16_t api_key, int16_t ver, const uint8_t *body,
+                                   size_t len, int64_t now);
+/* Queues one of the connection's own requests (no callback; its response goes to the
+ * connection) at version |ver|, in any state past the TCP connect. conn.c. */
+int ktx__conn_queue_internal(struct ktx__conn *conn, const struct ktx__conn_req *req,
+                             int16_t ver, int64_t now);
 
 #endif /* KTX_CONN_H */

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "tls.h"
 
 #define MAX_BOOTSTRAP 64
 
@@ -40,6 +42,7 @@ struct ktx__net {
     struct node **pnodes;     /* the node of each slot */
     size_t pcap;
     unsigned rotation;        /* round-robin start of ktx__net_least_loaded() */
+    struct ktx__tls_ctx *own_tls; /* the TLS context made here, shared by every conn */
 };
 
 /* ---- bootstrap list ---- */
@@ -333,6 +336,31 @@ static int add_bootstrap(struct ktx__net *net, const char *list)
     return rc;
 }
 
+/*
+ * Creates the TLS context of every connection when the security settings ask for TLS and
+ * the caller gave none. Returns 0, or KTX_ERR_BAD_CONFIG / KTX_ERR_NO_MEMORY with the
+ * reason in conf->errbuf.
+ */
+static int make_tls_ctx(struct ktx__net *net, const struct ktx__net_conf *conf)
+{
+    const struct ktx__conf_values *cv = conf->conn.security;
+    char err[512] = "";
+    int rc;
+
+    if (cv == NULL || net->conn_conf.tls_ctx != NULL ||
+        (cv->security_protocol != KTX__SECURITY_SSL &&
+         cv->security_protocol != KTX__SECURITY_SASL_SSL))
+        return 0;
+    rc = ktx__tls_ctx_new(&net->own_tls, cv, err, sizeof(err));
+    if (rc != 0) {
+        if (conf->errbuf != NULL && conf->errsize > 0)
+            snprintf(conf->errbuf, conf->errsize, "%s", err);
+        return rc;
+    }
+    net->conn_conf.tls_ctx = net->own_tls;
+    return 0;
+}
+
 int ktx__net_new(struct ktx__net **out, const struct ktx__net_conf *conf)
 {
     struct ktx__net *net;
@@ -355,6 +383,11 @@ int ktx__net_new(struct ktx__net **out, const struct ktx__net_conf *conf)
         }
     }
     net->conn_conf.client_id = net->client_id;
+    rc = make_tls_ctx(net, conf);
+    if (rc != 0) {
+        ktx__net_destroy(net);
+        return rc;
+    }
     rc = add_bootstrap(net, conf->bootstrap_servers);
     if (rc == 0)
         rc = open_wakeup(net);
@@ -380,6 +413,7 @@ void ktx__net_destroy(struct ktx__net *net)
     free(net->pfds);
     free(net->pnodes);
     free(net->client_id);
+    ktx__tls_ctx_free(net->own_tls);
     free(net);
 }
 
@@ -444,7 +478,9 @@ static void consider(struct pick *pick, struct node *node, int64_t now)
         }
         break;
     case KTX__CONN_CONNECTING:
+    case KTX__CONN_TLS_HANDSHAKE:
     case KTX__CONN_API_VERSIONS:
+    case KTX__CONN_SASL:
         if (pick->connecting == NULL)
             pick->connecting = node;
         break;

@@ -50,6 +50,9 @@ struct ktx__net_conf {
     struct ktx__conn_conf conn;    /* settings of every connection */
     ktx__net_clock_fn *clock;      /* NULL: CLOCK_MONOTONIC */
     void *clock_opaque;
+    char *errbuf;                  /* when not NULL: why ktx__net_new() failed (e.g. a TLS
+                                      file that cannot be loaded); never a secret */
+    size_t errsize;
 };
 
 struct ktx__net;
@@ -67,8 +70,11 @@ int ktx__net_parse_bootstrap(const char *list, struct ktx__net_addr *out, size_t
 /*
  * Creates the net: parses the bootstrap list into pseudo-nodes and opens the wakeup
  * descriptor (an eventfd, or a pipe). Does no network I/O. |conf| is borrowed.
+ * When conf->conn.security asks for SSL or SASL_SSL and conf->conn.tls_ctx is NULL, the
+ * TLS context of every connection is created here (ktx__tls_ctx_new()) and owned by the net.
  * On success stores the net in |*out| (freed with ktx__net_destroy()) and returns 0;
- * returns KTX_ERR_BAD_CONFIG for a bad bootstrap list, KTX_ERR_INVALID_ARG,
+ * returns KTX_ERR_BAD_CONFIG for a bad bootstrap list or TLS settings that cannot be loaded
+ * (reason in conf->errbuf), KTX_ERR_INVALID_ARG,
  * KTX_ERR_NO_MEMORY, or KTX_ERR_TRANSPORT when no wakeup descriptor can be opened.
  */
 int ktx__net_new(struct ktx__net **out, const struct ktx__net_conf *conf);
