@@ -148,6 +148,30 @@ START_TEST(test_produce_answered_after_request_timeout_is_retried_without_duplic
 }
 END_TEST
 
+START_TEST(test_produce_appended_but_unanswered_is_retried_and_written_once)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 3);
+    struct integ_run run;
+    ktx_producer_t *producer;
+
+    integ_run_init(&run, "t", 3);
+    integ_gen(&run, 600, 15, 100, INTEG_ROUND_ROBIN);
+    producer = integ_producer(&run, ktx_test_cluster_bootstrap(c), NULL);
+    send_and_poll(producer, &run, 0, 150, 50);
+    /* Every broker appends its next Produce, then drops the connection without answering:
+     * the producer must retry batches that are already in the log. */
+    for (int b = 1; b <= 3; b++) {
+        char line[64];
+        snprintf(line, sizeof(line), "berr %d 0 -2 0", b);
+        integ_cmd(c, line);
+    }
+    send_and_poll(producer, &run, 150, 450, 100);
+    integ_cmd(c, "berr 2 0 -2 0");
+    integ_send(producer, &run, 450, 600);
+    finish_all_delivered(c, &run, producer, 0);
+}
+END_TEST
+
 /* ---- retriable errors on Produce ---- */
 
 /* The retriable Produce errors: each is injected twice and must cost nothing. */
@@ -316,6 +340,34 @@ START_TEST(test_broker_killed_and_restarted_on_its_data_dir_loses_duplicates_and
 }
 END_TEST
 
+START_TEST(test_brokers_restarted_in_process_on_the_data_dir_mid_stream_lose_and_duplicate_nothing)
+{
+    char dir[] = "/tmp/ktx-integ-brestart-XXXXXX", cmd[256];
+    const char *args[] = {"--data-dir", dir, NULL};
+    struct ktx_test_cluster *c;
+    struct integ_run run;
+    ktx_producer_t *producer;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    c = integ_cluster(KTX_TEST_PEER_BROKER, 3, args, "t", 3);
+    integ_run_init(&run, "t", 3);
+    integ_gen(&run, 600, 31, 200, INTEG_ROUND_ROBIN);
+    producer = integ_producer(&run, ktx_test_cluster_bootstrap(c), NULL);
+    integ_send(producer, &run, 0, 200);
+    integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "flush before the restarts");
+    /* `restart` drops the connections and reloads everything from the data directory. */
+    integ_cmd(c, "restart 1");
+    send_and_poll(producer, &run, 200, 400, integ_ms(400));
+    integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "flush between the restarts");
+    integ_cmd(c, "restart 2");
+    integ_cmd(c, "restart 3");
+    integ_send(producer, &run, 400, 600);
+    finish_all_delivered(c, &run, producer, 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ---- records that time out: the reports tell the truth ---- */
 
 START_TEST(test_records_timing_out_while_the_broker_is_down_are_reported_failed_and_absent)
@@ -369,6 +421,7 @@ static Suite *producer_faults_suite(void)
     tcase_add_test(moves, test_leaders_moving_mid_stream_lose_and_duplicate_nothing_on_broker);
     tcase_add_test(moves, test_leaders_moving_mid_stream_lose_nothing_on_mock);
     tcase_add_test(errors, test_produce_answered_after_request_timeout_is_retried_without_duplicate);
+    tcase_add_test(errors, test_produce_appended_but_unanswered_is_retried_and_written_once);
     tcase_add_loop_test(errors, test_each_retriable_produce_error_is_retried_without_loss_or_duplicate_on_broker,
                         0, N_RETRIABLE);
     tcase_add_loop_test(errors, test_each_retriable_produce_error_is_retried_without_loss_on_mock, 0,
@@ -376,6 +429,7 @@ static Suite *producer_faults_suite(void)
     tcase_add_test(errors, test_unknown_producer_id_bumps_the_epoch_and_loses_nothing);
     tcase_add_test(errors, test_out_of_order_sequence_bumps_the_epoch_and_loses_nothing);
     tcase_add_test(restart, test_broker_restarted_on_its_data_dir_mid_stream_loses_duplicates_and_reorders_nothing);
+    tcase_add_test(restart, test_brokers_restarted_in_process_on_the_data_dir_mid_stream_lose_and_duplicate_nothing);
     /* ktx-broker answers a Produce before it appends the batch to its data directory (the
      * poll loop persists after serving every connection), so a SIGKILL in that window loses
      * an acknowledged batch: the crash variant fails about every other run until the broker
