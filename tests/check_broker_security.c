@@ -14,16 +14,33 @@
 #include "cluster.h"
 #include "proto_meta.h"
 #include "proto_sasl.h"
+#include "sasl.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define USER "alice"
 #define PASSWORD "Pw-4417-secret" /* must never appear in the broker's log */
 #define KCAT_TIMEOUT "10"
+
+/*
+ * LeakSanitizer: the GSSAPI case runs kafkatx's Cyrus GSSAPI client in this process, whose
+ * plugin leaks one credential per authentication (see tests/valgrind.supp and check_sasl.c).
+ */
+const char *__lsan_default_suppressions(void) __attribute__((visibility("default")));
+const char *__lsan_default_suppressions(void)
+{
+    return "leak:libgssapiv2.so\nleak:libgssapi_krb5.so\nleak:libkrb5.so\n";
+}
 
 static char dir[256];     /* certificates, sasldb, logs, kcat input and output */
 static char sasldb[320];
@@ -428,8 +445,8 @@ START_TEST(test_broker_refuses_to_start_with_unusable_security_settings)
     const char *bad_key[] = {"--security-protocol", "SSL", "--ssl-cert", NULL, "--ssl-key", NULL, NULL};
     const char *no_db[] = {"--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanisms", "PLAIN",
                            "--sasldb", "/nonexistent/sasldb", NULL};
-    const char *gssapi[] = {"--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanisms", "GSSAPI",
-                            "--sasldb", sasldb, NULL};
+    const char *oauth[] = {"--security-protocol", "SASL_PLAINTEXT", "--sasl-mechanisms",
+                           "OAUTHBEARER", "--sasldb", sasldb, NULL};
     char cert[320], key[320];
     struct ktx_test_cluster *c = NULL;
 
@@ -439,7 +456,171 @@ START_TEST(test_broker_refuses_to_start_with_unusable_security_settings)
     bad_key[5] = key;
     ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, bad_key), -1);
     ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, no_db), -1);
-    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, gssapi), -1);
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, oauth), -1);
+}
+END_TEST
+
+/* ---- GSSAPI with a MIT Kerberos KDC on loopback ---- */
+
+/* True when krb5kdc, kdb5_util, kadmin.local and Cyrus's GSSAPI plugin are installed. */
+static bool have_kerberos(void)
+{
+    return system("command -v krb5kdc >/dev/null && command -v kdb5_util >/dev/null && "
+                  "command -v kadmin.local >/dev/null && "
+                  "ls /usr/lib/*/sasl2/libgssapiv2.so >/dev/null 2>&1") == 0;
+}
+
+/* A free TCP port on 127.0.0.1 (it could be taken again before the KDC binds it; unlikely). */
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+    struct sockaddr_in sa = {.sin_family = AF_INET};
+    socklen_t len = sizeof(sa);
+
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    port = ntohs(sa.sin_port);
+    close(fd);
+    return port;
+}
+
+/*
+ * Creates realm KTX.TEST in |krb| with principals kafka/127.0.0.1 (the broker: clients ask
+ * for kafka@<the host they connect to>) and client, their keytabs, and starts krb5kdc on
+ * |port|. Sets KRB5_CONFIG, KRB5_KDC_PROFILE, KRB5_KTNAME (the broker child inherits it) and
+ * KRB5CCNAME. Returns the KDC's pid.
+ */
+static pid_t start_realm(const char *krb, int port)
+{
+    char cmd[4096], path[512];
+    pid_t pid;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%s/krb5.conf", krb);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fprintf(f, "[libdefaults]\n default_realm = KTX.TEST\n dns_lookup_kdc = false\n"
+               " dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n"
+               " udp_preference_limit = 1\n[realms]\n KTX.TEST = {\n  kdc = 127.0.0.1:%d\n }\n", port);
+    fclose(f);
+    setenv("KRB5_CONFIG", path, 1);
+    snprintf(path, sizeof(path), "%s/kdc.conf", krb);
+    ck_assert_ptr_nonnull(f = fopen(path, "w"));
+    fprintf(f, "[kdcdefaults]\n kdc_ports = %d\n kdc_tcp_ports = %d\n[realms]\n KTX.TEST = {\n"
+               "  database_name = %s/principal\n  key_stash_file = %s/stash\n"
+               "  acl_file = %s/kadm5.acl\n }\n", port, port, krb, krb, krb);
+    fclose(f);
+    setenv("KRB5_KDC_PROFILE", path, 1);
+    snprintf(cmd, sizeof(cmd), "set -e; exec >/dev/null 2>&1; kdb5_util create -s -r KTX.TEST -P m-pw;"
+             " kadmin.local -q 'addprinc -randkey kafka/127.0.0.1@KTX.TEST';"
+             " kadmin.local -q 'addprinc -randkey client@KTX.TEST';"
+             " kadmin.local -q 'ktadd -k %s/kafka.keytab kafka/127.0.0.1';"
+             " kadmin.local -q 'ktadd -k %s/client.keytab client'", krb, krb);
+    ck_assert_msg(system(cmd) == 0, "creating the Kerberos realm failed");
+    snprintf(path, sizeof(path), "%s/kafka.keytab", krb);
+    setenv("KRB5_KTNAME", path, 1);
+    snprintf(path, sizeof(path), "FILE:%s/ccache", krb);
+    setenv("KRB5CCNAME", path, 1);
+    ck_assert_int_ge(pid = fork(), 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr))
+            execlp("krb5kdc", "krb5kdc", "-n", (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 100; i++) { /* until it listens */
+        int fd = ktx_test_connect("127.0.0.1", port, 100);
+        if (fd >= 0) {
+            close(fd);
+            return pid;
+        }
+        usleep(50 * 1000);
+    }
+    ck_abort_msg("krb5kdc did not start");
+    return -1;
+}
+
+/* Sends SaslAuthenticate v2 with |len| bytes of |token|; returns the answer's error code and
+ * copies its auth_bytes to |out| (|*out_len|, at most |cap| bytes). */
+static int16_t sasl_authenticate(int fd, const uint8_t *token, size_t len, uint8_t *out,
+                                 size_t cap, size_t *out_len)
+{
+    struct ktx__req_header hdr = {KTX__API_SASL_AUTHENTICATE, 2, 11, ktx__str_c("raw")};
+    struct ktx__sasl_authenticate_req req = {{token ? token : (const uint8_t *)"", (int32_t)len}};
+    struct ktx__sasl_authenticate_resp resp;
+    struct ktx__arena arena;
+    struct ktx__writer w;
+    struct ktx__reader r;
+    uint8_t *frame = NULL;
+    size_t flen = 0;
+    int32_t corr = 0;
+
+    ktx__w_init(&w, 1024, 0);
+    ktx__proto_req_header_encode(&w, &hdr);
+    ck_assert_int_eq(ktx__proto_sasl_authenticate_req_encode(&w, 2, &req), 0);
+    ck_assert_int_eq(ktx_test_rpc(fd, w.p, w.len, &frame, &flen, 5000), 0);
+    ktx__r_init(&r, frame, flen);
+    ck_assert_int_eq(ktx__proto_resp_header_decode(&r, KTX__API_SASL_AUTHENTICATE, 2, &corr), 0);
+    ktx__arena_init(&arena, 1 << 20);
+    ck_assert_int_eq(ktx__proto_sasl_authenticate_resp_decode(frame + r.pos, flen - r.pos, 2, &resp, &arena), 0);
+    ck_assert_uint_le((size_t)resp.auth_bytes.len, cap);
+    memcpy(out, resp.auth_bytes.ptr, (size_t)resp.auth_bytes.len);
+    *out_len = (size_t)resp.auth_bytes.len;
+    ktx__arena_free(&arena);
+    ktx__w_free(&w);
+    free(frame);
+    return resp.error_code;
+}
+
+START_TEST(test_sasl_gssapi_authenticates_kafkatx_client_with_loopback_kdc)
+{
+    struct ktx__conf_values cv;
+    struct ktx__sasl *sasl = NULL;
+    struct ktx_test_cluster *c;
+    struct ktx__writer w;
+    char krb[320], keytab[400], mechs[256], err[512] = "", opts[512];
+    uint8_t answer[4096], *frame = NULL;
+    const uint8_t *token = NULL;
+    size_t answer_len = 0, token_len = 0, flen = 0;
+    int rc = KTX__SASL_CONTINUE, fd, steps = 0;
+    pid_t kdc;
+
+    if (!have_kerberos()) {
+        fprintf(stderr, "SKIP GSSAPI: install krb5-kdc krb5-admin-server libsasl2-modules-gssapi-mit\n");
+        return;
+    }
+    snprintf(krb, sizeof(krb), "%s/krb-%d", dir, (int)getpid());
+    ck_assert_int_eq(mkdir(krb, 0700), 0);
+    kdc = start_realm(krb, free_port());
+    snprintf(opts, sizeof(opts), "--sasl-mechanisms GSSAPI,PLAIN --sasldb %s", sasldb);
+    c = start_broker("SASL_PLAINTEXT", opts);
+    ck_assert_int_ge(fd = ktx_test_cluster_connect(c, 1, 2000), 0);
+    ck_assert_int_eq(sasl_handshake(fd, "GSSAPI", mechs, sizeof(mechs)), 0);
+    ck_assert_str_eq(mechs, "GSSAPI,PLAIN");
+    memset(&cv, 0, sizeof(cv));
+    snprintf(keytab, sizeof(keytab), "%s/client.keytab", krb);
+    cv.security_protocol = KTX__SECURITY_SASL_PLAINTEXT;
+    cv.sasl_kerberos_keytab = keytab;
+    cv.sasl_kerberos_principal = "client@KTX.TEST";
+    ck_assert_int_eq(ktx__sasl_new(&sasl, KTX__SASL_GSSAPI, &cv, "127.0.0.1", err, sizeof(err)), 0);
+    while (rc == KTX__SASL_CONTINUE && steps++ < 10) {
+        rc = ktx__sasl_step(sasl, steps == 1 ? NULL : answer, steps == 1 ? 0 : answer_len, &token,
+                            &token_len, err, sizeof(err));
+        if (rc == KTX__SASL_CONTINUE)
+            ck_assert_int_eq(sasl_authenticate(fd, token, token_len, answer, sizeof(answer), &answer_len), 0);
+    }
+    ck_assert_msg(rc == KTX__SASL_DONE, "client step %d: %d %s", steps, rc, err);
+    assert_logged("SASL authenticated: mechanism GSSAPI, user 'client");
+    ktx__w_init(&w, 256, 0); /* authenticated: Metadata is answered now */
+    metadata_request(&w);
+    ck_assert_int_eq(ktx_test_rpc(fd, w.p, w.len, &frame, &flen, 3000), 0);
+    free(frame);
+    ktx__w_free(&w);
+    ktx__sasl_free(sasl);
+    close(fd);
+    ktx_test_cluster_stop(c);
+    kill(kdc, SIGKILL);
+    waitpid(kdc, NULL, 0);
 }
 END_TEST
 
@@ -471,6 +652,7 @@ static Suite *broker_security_suite(void)
     tcase_add_test(tc, test_sasl_handshake_refuses_gssapi_and_lists_enabled_mechanisms);
     tcase_add_test(tc, test_plaintext_listener_answers_sasl_handshake_unsupported);
     tcase_add_test(tc, test_broker_refuses_to_start_with_unusable_security_settings);
+    tcase_add_test(tc, test_sasl_gssapi_authenticates_kafkatx_client_with_loopback_kdc);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -30,7 +30,7 @@ struct kb_sasl_conn {
     char mech[MECH_LEN]; /* "" until the handshake */
     char user[USER_LEN]; /* the authentication id the client sent, for the log */
     char reason[128];    /* why the authentication failed, for the log (never a secret) */
-    uint8_t out[512];    /* the server's last token */
+    uint8_t out[4096];   /* the server's last token */
     size_t out_len;
     struct scram *scram;   /* the SCRAM exchange, NULL before its first step */
     bool started;
@@ -59,7 +59,7 @@ static int getopt_cb(void *context, const char *plugin, const char *option, cons
     else if (strcmp(option, "pwcheck_method") == 0)
         *result = "auxprop";
     else if (strcmp(option, "mech_list") == 0)
-        *result = "PLAIN"; /* SCRAM is served by this file: see scram_final() */
+        *result = "PLAIN GSSAPI"; /* SCRAM is served by this file: see scram_final() */
     else
         return SASL_FAIL;
     if (len)
@@ -87,7 +87,7 @@ static sasl_callback_t callbacks[] = {
 /* Splits the comma-separated |list| into g.names; refuses GSSAPI and unknown names. */
 static int parse_mechanisms(const char *list, char *err, size_t errlen)
 {
-    static const char *const known[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"};
+    static const char *const known[] = {"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "GSSAPI"};
     const char *p = list;
 
     g.n_mechs = 0;
@@ -98,7 +98,7 @@ static int parse_mechanisms(const char *list, char *err, size_t errlen)
             ok = ok || (strlen(known[i]) == n && strncmp(known[i], p, n) == 0);
         if (!ok || g.n_mechs == MAX_MECHS) {
             snprintf(err, errlen, "unsupported SASL mechanism '%.*s' (PLAIN, SCRAM-SHA-256, "
-                     "SCRAM-SHA-512)", (int)KTX__MIN(n, 64), p);
+                     "SCRAM-SHA-512, GSSAPI)", (int)KTX__MIN(n, 64), p);
             return -1;
         }
         memcpy(g.names[g.n_mechs], p, n);
@@ -205,7 +205,7 @@ static void copy_field(char *dst, size_t cap, const uint8_t *p, size_t len, char
 /*
  * Remembers, for the failure log, the user name of the first token |in|: PLAIN's
  * authentication id (the field after the first NUL; the password after the next NUL is never
- * read) or SCRAM client-first's "n=" attribute.
+ * read) or SCRAM client-first's "n=" attribute. GSSAPI's comes from Cyrus on success.
  */
 static void note_user(struct kb_sasl_conn *sc, const uint8_t *in, size_t len)
 {
@@ -213,7 +213,7 @@ static void note_user(struct kb_sasl_conn *sc, const uint8_t *in, size_t len)
 
     if (strcmp(sc->mech, "PLAIN") == 0 && (p = memchr(in, '\0', len)) != NULL)
         copy_field(sc->user, sizeof(sc->user), p + 1, len - (size_t)(p + 1 - in), '\0');
-    else {
+    else if (strncmp(sc->mech, "SCRAM-", 6) == 0) {
         for (size_t i = 0; i + 2 < len; i++) {
             if (in[i] == ',' && in[i + 1] == 'n' && in[i + 2] == '=') {
                 copy_field(sc->user, sizeof(sc->user), in + i + 3, len - i - 3, ',');
@@ -223,15 +223,23 @@ static void note_user(struct kb_sasl_conn *sc, const uint8_t *in, size_t len)
     }
 }
 
-/* Starts the Cyrus server connection (for PLAIN, and for SCRAM's password lookup). */
+/*
+ * Starts the Cyrus server connection (PLAIN, GSSAPI, and SCRAM's password lookup). GSSAPI
+ * accepts as service/KB_GSSAPI_HOST, the host that clients connect to (the broker
+ * advertises 127.0.0.1), so the keytab holds e.g. kafka/127.0.0.1@REALM; the other
+ * mechanisms use this host's name, the realm of saslpasswd2's entries.
+ */
+#define KB_GSSAPI_HOST "127.0.0.1"
 static int start_conn(struct kb_sasl_conn *sc)
 {
     sasl_security_properties_t props;
     const char *service = g.conf && g.conf->service ? g.conf->service : "kafka";
+    const char *fqdn = strcmp(sc->mech, "GSSAPI") == 0 ? KB_GSSAPI_HOST : NULL;
 
     memset(&props, 0, sizeof(props));
     props.max_ssf = 0; /* no SASL security layer: Kafka never negotiates one */
-    if (sasl_server_new(service, NULL, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA, &sc->conn) != SASL_OK)
+    props.maxbufsize = 65536;
+    if (sasl_server_new(service, fqdn, NULL, NULL, NULL, NULL, SASL_SUCCESS_DATA, &sc->conn) != SASL_OK)
         return -1;
     return sasl_setprop(sc->conn, SASL_SEC_PROPS, &props) == SASL_OK ? 0 : -1;
 }
@@ -451,18 +459,35 @@ static int scram_step(struct kb_sasl_conn *sc, const uint8_t *in, size_t len, bo
     return rc;
 }
 
-/* One PLAIN step through Cyrus. Returns 0 (authenticated) or -1. */
-static int plain_step(struct kb_sasl_conn *sc, const uint8_t *in, size_t len)
+/*
+ * One step of a mechanism served by Cyrus (PLAIN: one step; GSSAPI: several, |*done| once
+ * Cyrus says SASL_OK). Copies Cyrus's answer to sc->out. Returns 0 or -1.
+ */
+static int cyrus_step(struct kb_sasl_conn *sc, const uint8_t *in, size_t len, bool *done)
 {
-    const char *sout = NULL;
+    const char *sout = NULL, *user = NULL;
     unsigned sout_len = 0;
-    int rc = start_conn(sc) == 0 ? sasl_server_start(sc->conn, "PLAIN", (const char *)in,
+    int rc;
+
+    if (!sc->started)
+        rc = start_conn(sc) == 0 ? sasl_server_start(sc->conn, sc->mech, (const char *)in,
                                                      (unsigned)len, &sout, &sout_len)
                                  : SASL_FAIL;
-
-    if (rc != SASL_OK)
+    else
+        rc = sasl_server_step(sc->conn, (const char *)in, (unsigned)len, &sout, &sout_len);
+    if (rc == SASL_OK || rc == SASL_CONTINUE) {
+        if (sout_len > sizeof(sc->out))
+            return snprintf(sc->reason, sizeof(sc->reason), "token too large"), -1;
+        memcpy(sc->out, sout ? sout : "", sout_len);
+        sc->out_len = sout_len;
+    }
+    *done = rc == SASL_OK;
+    if (rc == SASL_OK && !sc->user[0] &&
+        sasl_getprop(sc->conn, SASL_USERNAME, (const void **)&user) == SASL_OK && user)
+        snprintf(sc->user, sizeof(sc->user), "%s", user);
+    if (rc != SASL_OK && rc != SASL_CONTINUE)
         snprintf(sc->reason, sizeof(sc->reason), "%s", sasl_errstring(rc, NULL, NULL));
-    return rc == SASL_OK ? 0 : -1;
+    return rc == SASL_OK || rc == SASL_CONTINUE ? 0 : -1;
 }
 
 int16_t kb_sasl_authenticate(struct kb_sasl_conn *sc, const uint8_t *in, size_t len,
@@ -479,10 +504,10 @@ int16_t kb_sasl_authenticate(struct kb_sasl_conn *sc, const uint8_t *in, size_t 
     if (!sc->started)
         note_user(sc, in, len);
     sc->out_len = 0;
-    if (strcmp(sc->mech, "PLAIN") == 0)
-        rc = sc->started ? -1 : plain_step(sc, in, len);
-    else
+    if (strncmp(sc->mech, "SCRAM-", 6) == 0)
         rc = scram_step(sc, in, len, &done);
+    else
+        rc = cyrus_step(sc, in, len, &done);
     sc->started = true;
     if (rc != 0) {
         sc->failed = true;
