@@ -10,7 +10,8 @@
  * this host's name, saslpasswd2's default). PLAIN is served by Cyrus SASL. SCRAM-SHA-256 and
  * SCRAM-SHA-512 are served by bsasl.c itself (OpenSSL's PBKDF2 and HMAC, the password read
  * through Cyrus's auxprop lookup): Cyrus's SCRAM plugin refuses librdkafka's client-final
- * nonce, which Kafka accepts (see scram_final()). GSSAPI is not offered.
+ * nonce, which Kafka accepts (see scram_final()). GSSAPI is Cyrus's too: the broker accepts
+ * as kafka/127.0.0.1 (the host clients connect to) with the keytab named by $KRB5_KTNAME.
  *
  * Test infrastructure only. Thread: the server's only (Cyrus's server state is global).
  */
@@ -21,7 +22,7 @@
 
 /* The broker-wide SASL settings. Strings are borrowed and must outlive kb_sasl_done(). */
 struct kb_sasl_conf {
-    const char *mechanisms; /* comma-separated, e.g. "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" */
+    const char *mechanisms; /* comma-separated: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512, GSSAPI */
     const char *sasldb;     /* path of the sasldb file */
     const char *service;    /* service name, "kafka" when NULL */
 };
