@@ -458,6 +458,37 @@ START_TEST(test_commit_after_the_coordinator_timed_out_is_never_a_success)
 }
 END_TEST
 
+START_TEST(test_v2_broker_sends_no_add_partitions_and_adopts_the_epoch)
+{
+    const char *extra[] = {"--txn-v2", NULL};
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, extra, "t", 2);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+
+    integ_run_init(&run, "t", 2);
+    integ_gen(&run, 40, 12, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-v2", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    /* A fatal answer waits for the first AddPartitionsToTxn: v2 never sends one. */
+    integ_cmd(c, "err 24 1 53");
+    integ_ok(one_txn(p, &run, 0, 10), "commit 1");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 10, 20);
+    integ_ok(ktx_flush(p, T_MS), "flush");
+    integ_ok(ktx_abort_transaction(p, T_MS), "abort");
+    /* Each EndTxn bumped the epoch: the next batches start again at sequence 0 and are
+     * accepted (a stale epoch would be fenced, a stale sequence out of order). */
+    integ_ok(one_txn(p, &run, 20, 10), "commit 2");
+    integ_ok(one_txn(p, &run, 30, 10), "commit 3");
+    ck_assert_uint_eq(committed_count(bs, "t"), 30);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 Suite *txn_broker_suite(void);
 
 Suite *txn_broker_suite(void)
@@ -478,6 +509,7 @@ Suite *txn_broker_suite(void)
     tcase_add_test(tc, test_timed_out_calls_resume_with_the_real_result);
     tcase_add_test(tc, test_coordinator_moving_mid_commit_is_followed);
     tcase_add_test(tc, test_commit_after_the_coordinator_timed_out_is_never_a_success);
+    tcase_add_test(tc, test_v2_broker_sends_no_add_partitions_and_adopts_the_epoch);
     suite_add_tcase(s, tc);
     return s;
 }

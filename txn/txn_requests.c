@@ -516,6 +516,7 @@ static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t 
         mgr->parts_len = 0;
         mgr->ended_needed = false;
         mgr->purged = false;
+        mgr->decided = false;
         ktx__txnmgr_offsets_clear(&mgr->offsets);
         ktx__txn_complete(&mgr->sm);
     }
@@ -527,4 +528,63 @@ int ktx__txnreq_end_txn(struct ktx__txnmgr *mgr, bool commit, int64_t now)
     (void)commit;
     return send_req(mgr, mgr->coord_node, KTX__API_END_TXN, encode_end, on_end,
                     KTX__TXNR_END_TXN, now);
+}
+
+/* ---- ApiVersions to the coordinator: its finalized transaction.version ---- */
+
+/* The ApiVersions version used: v3 carries the finalized features (tagged fields). */
+#define TXNREQ_API_VERSIONS_VER 3
+
+static int encode_api_versions(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__api_versions_req req = {ktx__str_c("kafkatx"), ktx__str_c("0")};
+
+    mgr->req_version = ver;
+    return ktx__proto_api_versions_req_encode(w, ver, &req);
+}
+
+static void on_api_versions(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                            void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__api_versions_resp resp = {0};
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    ktx__arena_init(&arena, 0);
+    if (code == 0)
+        code = ktx__proto_api_versions_resp_decode(body, len, mgr->req_version, &resp, &arena);
+    if (code == 0)
+        code = resp.error_code;
+    if (code == 0) {
+        mgr->txn_version = ktx__proto_api_versions_finalized_level(&resp, "transaction.version");
+        mgr->features_node = mgr->coord_node;
+        mgr->attempts = 0;
+    } else {
+        /* Not in the table (no transactional meaning): a failure is a transport one. */
+        ktx__sender_log(mgr->sender, KTX_LOG_WARNING, "txn", "ApiVersions v%d to node %d: %s",
+                        (int)mgr->req_version, (int)mgr->coord_node, ktx_err_name(code));
+        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_FIND_COORDINATOR, code, true);
+    }
+    ktx__arena_free(&arena);
+    request_done(mgr);
+}
+
+int ktx__txnreq_api_versions(struct ktx__txnmgr *mgr, int64_t now)
+{
+    struct ktx__conn_req creq = {0};
+    int err;
+
+    creq.api_key = KTX__API_API_VERSIONS;
+    creq.version = TXNREQ_API_VERSIONS_VER;
+    creq.encode = encode_api_versions;
+    creq.encode_opaque = mgr;
+    creq.cb = on_api_versions;
+    creq.opaque = mgr;
+    err = ktx__net_send(ktx__sender_net(mgr->sender), mgr->coord_node, &creq, now);
+    if (err == 0)
+        mgr->in_flight = KTX__TXNR_API_VERSIONS;
+    return err;
 }

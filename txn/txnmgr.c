@@ -88,6 +88,10 @@ static bool may_drain(void *opaque, const struct ktx__batch *batch)
         ktx__sender_wakeup(mgr->sender); /* AddPartitionsToTxn goes next turn */
         return false;
     }
+    if (p->state == KTX__TXNP_NEW && mgr->decided && mgr->v2) {
+        p->state = KTX__TXNP_ADDED; /* KIP-890: the Produce request adds the partition */
+        mgr->ended_needed = true;
+    }
     if (p->state != KTX__TXNP_ADDED)
         return false;
     return ktx__seq_may_drain(idem, batch);
@@ -223,12 +227,44 @@ static void send_to_coordinator(struct ktx__txnmgr *mgr, enum ktx__txnmgr_req re
     case KTX__TXNR_TXN_OFFSET_COMMIT:
         err = ktx__txnreq_txn_offset_commit(mgr, now);
         break;
+    case KTX__TXNR_API_VERSIONS:
+        err = ktx__txnreq_api_versions(mgr, now);
+        break;
     default:
         err = ktx__txnreq_end_txn(mgr, ktx__txn_sm_state(&mgr->sm) == KTX__TXN_COMMITTING, now);
         break;
     }
     if (err != 0)
         ktx__txnmgr_retry(mgr, KTX__TXN_REQ_END_TXN, err, true);
+}
+
+/*
+ * Decides once per transaction between transactions v1 and v2 (KIP-890 part 2): v2 when the
+ * coordinator's finalized transaction.version is 2 or more and it speaks Produce v12 and
+ * EndTxn v5. Reads the features first (ApiVersions to the coordinator). True once decided.
+ */
+static bool decide_version(struct ktx__txnmgr *mgr, int64_t now, int64_t *timeout_ms)
+{
+    struct ktx__conn *conn;
+    bool capable;
+
+    if (mgr->decided)
+        return true;
+    if (!have_coordinator(mgr, false, now, timeout_ms))
+        return false;
+    conn = ktx__net_conn(ktx__sender_net(mgr->sender), mgr->coord_node);
+    capable = conn && ktx__conn_api_version(conn, KTX__API_PRODUCE) >= 12 &&
+              ktx__conn_api_version(conn, KTX__API_END_TXN) >= 5;
+    if (capable && mgr->features_node != mgr->coord_node) {
+        send_to_coordinator(mgr, KTX__TXNR_API_VERSIONS, now, timeout_ms);
+        return false;
+    }
+    mgr->v2 = capable && mgr->txn_version >= 2;
+    mgr->decided = true;
+    ktx__sender_log(mgr->sender, KTX_LOG_DEBUG, "txn", "transaction uses transactions v%d",
+                    mgr->v2 ? 2 : 1);
+    ktx__sender_wakeup(mgr->sender); /* held partitions may drain now */
+    return true;
 }
 
 /* True when some partition waits for AddPartitionsToTxn. */
@@ -247,6 +283,7 @@ static void end_of_transaction(struct ktx__txnmgr *mgr)
     mgr->ended_needed = false;
     mgr->purged = false;
     mgr->end_sent_ok = false;
+    mgr->decided = false;
     mgr->attempts = 0;
 }
 
@@ -306,6 +343,8 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
         break;
     case KTX__TXN_IN_TRANSACTION:
     case KTX__TXN_COMMITTING:
+        if (!decide_version(mgr, now, timeout_ms))
+            break;
         if (has_new_parts(mgr))
             send_to_coordinator(mgr, KTX__TXNR_ADD_PARTITIONS, now, timeout_ms);
         else if (op == KTX__TXN_OP_SEND_OFFSETS && !done)
@@ -324,13 +363,15 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
     return false;
 }
 
+/* The destroy hook: the manager, then the idempotence layer (its own destroy hook). */
 static void destroy(void *opaque)
 {
     struct ktx__idem *idem = opaque;
+    void (*idem_destroy)(void *) = idem->txn->idem_destroy;
 
     ktx__txnmgr_free(idem->txn);
-    ktx__seq_free(idem);
-    free(idem);
+    idem->txn = NULL;
+    idem_destroy(idem);
 }
 
 int ktx__txnmgr_attach(struct ktx__idem *idem, const struct ktx__conf_values *v,
@@ -353,6 +394,8 @@ int ktx__txnmgr_attach(struct ktx__idem *idem, const struct ktx__conf_values *v,
     mgr->coord_node = -1;
     mgr->group_coord_node = -1;
     mgr->unready_since = -1;
+    mgr->features_node = -1;
+    mgr->idem_destroy = hooks->destroy;
     idem->txn = mgr;
     hooks->may_drain = may_drain;
     hooks->assign = assign;

@@ -54,6 +54,7 @@ enum ktx__txnmgr_req {
     KTX__TXNR_ADD_OFFSETS,
     KTX__TXNR_TXN_OFFSET_COMMIT,
     KTX__TXNR_END_TXN,
+    KTX__TXNR_API_VERSIONS, /* the coordinator's finalized features (transaction.version) */
 };
 
 /* One consumer position to commit (a copy of a ktx_offset_t). */
@@ -77,6 +78,7 @@ struct ktx__txnmgr_offsets {
 
 struct ktx__txnmgr {
     struct ktx__idem *idem;       /* the idempotence layer (producer id, epoch, sequences) */
+    void (*idem_destroy)(void *opaque); /* the layer's own destroy hook (frees |idem|) */
     struct ktx__sender *sender;
     struct ktx__accumulator *acc; /* borrowed from the sender's configuration */
     struct ktx__txn_sm sm;
@@ -87,6 +89,10 @@ struct ktx__txnmgr {
     int32_t coord_node;
     int32_t group_coord_node;     /* the group coordinator of |offsets|, -1 when unknown */
     bool find_group;              /* the FindCoordinator in flight is for the group */
+    int32_t features_node;        /* the node |txn_version| was read from, -1 before */
+    int16_t txn_version;          /* its finalized transaction.version level */
+    bool decided;                 /* v1 or v2 is decided for the current transaction */
+    bool v2;                      /* KIP-890 part 2: no AddPartitionsToTxn, EndTxn bumps */
     int64_t unready_since;        /* since when the coordinator is not ready, -1 when it is */
 
     enum ktx__txnmgr_req in_flight;
@@ -137,6 +143,7 @@ int ktx__txnreq_add_partitions(struct ktx__txnmgr *mgr, int64_t now);
 int ktx__txnreq_add_offsets(struct ktx__txnmgr *mgr, int64_t now);
 int ktx__txnreq_txn_offset_commit(struct ktx__txnmgr *mgr, int64_t now);
 int ktx__txnreq_end_txn(struct ktx__txnmgr *mgr, bool commit, int64_t now);
+int ktx__txnreq_api_versions(struct ktx__txnmgr *mgr, int64_t now);
 
 /* ---- shutdown.c ---- */
 
