@@ -257,6 +257,11 @@ static int conn_read(struct server *s, struct conn *conn)
 {
     for (;;) {
         ssize_t n;
+        int err;
+        /* Complete frames are served before the buffer grows: a client that pipelines
+         * faster than one read would otherwise grow it past any frame and be dropped. */
+        if (conn->rcap - conn->rlen < 65536 && (err = handle_frames(s, conn)))
+            return err;
         if (conn->rcap - conn->rlen < 65536) {
             size_t cap = conn->rcap ? conn->rcap * 2 : 131072;
             uint8_t *np;
