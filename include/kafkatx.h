@@ -556,6 +556,56 @@ KTX_EXPORT ktx_error_t *ktx_send_offsets_to_transaction(ktx_producer_t *producer
                                                         const ktx_group_metadata_t *group,
                                                         int timeout_ms);
 
+/* ---- Persisted state (state.path; docs/guarantees.md) ---- */
+
+/*
+ * Stores |position| (|len| bytes, opaque to kafkatx: an input file offset, a source cursor)
+ * as the application's checkpoint in the state file, replacing the previous one. The write
+ * is one SQLite transaction, synced as state.sync says; after a restart
+ * ktx_last_transaction() returns it in position/position_len. Call it after ktx_flush()
+ * (idempotent producer) or after ktx_commit_transaction() succeeded, so that the stored
+ * position never runs ahead of what the broker acknowledged.
+ * |position| is copied (NULL with |len| 0 clears the checkpoint). Blocks on the state file
+ * only. Thread-safe.
+ * Returns NULL or an error the caller frees: _INVALID_ARG (NULL producer, NULL position
+ * with |len| > 0, |len| over 64 KiB), _STATE (no state.path), _STORE (the file failed).
+ */
+KTX_EXPORT ktx_error_t *ktx_checkpoint(ktx_producer_t *producer, const void *position,
+                                       size_t len);
+
+/* The outcome of the previous run's last transaction. */
+typedef enum ktx_txn_outcome {
+    KTX_TXN_NONE = 0,  /* no transaction was ever recorded (also: idempotent producers) */
+    KTX_TXN_COMMITTED, /* the last transaction committed */
+    KTX_TXN_ABORTED,   /* it was aborted */
+    KTX_TXN_UNKNOWN    /* the run ended while it was open or ending: the store cannot tell */
+} ktx_txn_outcome_t;
+
+/* What the previous run of this producer (same state.path and identity) left behind. */
+typedef struct ktx_restart_report {
+    ktx_txn_outcome_t outcome;
+    int64_t producer_id;       /* of the previous run, -1 if none */
+    int16_t producer_epoch;
+    const void *position;      /* the checkpoint stored by the previous run, or NULL */
+    size_t position_len;
+    int64_t committed_at_ms;   /* wall-clock time of the last transaction's end, 0 if none */
+    int producer_id_reset;     /* 1 once this run took a producer id other than the
+                                  previous run's: KTX_ERR_PRODUCER_ID_RESET, the boundary
+                                  across which unacknowledged batches may be lost */
+} ktx_restart_report_t;
+
+/*
+ * Fills |*out| (caller-owned) with what the previous run left in the state file: its
+ * producer id and epoch, the state of its last transaction and its checkpoint. The
+ * pointers in |*out| are borrowed from |producer| and live until it is destroyed.
+ * producer_id_reset is read at the call: it turns 1 once the producer took a new id.
+ * Does not block. Thread-safe.
+ * Returns NULL or an error the caller frees: _INVALID_ARG (NULL argument), _STATE (no
+ * state.path).
+ */
+KTX_EXPORT ktx_error_t *ktx_last_transaction(ktx_producer_t *producer,
+                                             ktx_restart_report_t *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -106,20 +106,10 @@ static void free_modules(ktx_producer_t *p)
     ktx__partitioner_destroy(p->part);
 }
 
-/* Refuses what later milestones implement. */
-static ktx_error_t *check_supported(const struct ktx__conf_values *v)
-{
-    if (v->state_path)
-        return ktx__error_new(KTX_ERR_UNSUPPORTED, 0,
-                              "state.path: the persisted state is not implemented yet");
-    return NULL;
-}
-
 ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf)
 {
     char errbuf[512] = "";
     ktx_producer_t *p;
-    ktx_error_t *e;
     int err;
 
     if (!out || !conf)
@@ -131,19 +121,19 @@ ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf)
         free(p);
         return ktx__error_new(err, 0, "%s", errbuf[0] ? errbuf : "invalid configuration");
     }
-    if ((e = check_supported(&p->v)) != NULL) {
-        free(p);
-        return e;
-    }
     p->conf = conf;
     p->dr_cb = ktx__conf_dr_cb(conf, &p->dr_opaque);
     pthread_mutex_init(&p->poll_lock, NULL);
     pthread_mutex_init(&p->close_lock, NULL);
-    if ((err = create_modules(p)) != 0 || (err = ktx__sender_start(p->sender)) != 0) {
+    if ((err = create_modules(p)) != 0 ||
+        (err = ktx__persist_attach(p->sender, &p->v, errbuf, sizeof(errbuf))) != 0 ||
+        (err = ktx__sender_start(p->sender)) != 0) {
         free_modules(p);
         pthread_mutex_destroy(&p->poll_lock);
         pthread_mutex_destroy(&p->close_lock);
         free(p);
+        if (err == KTX_ERR_STORE)
+            return ktx__error_new(err, KTX__ERR_F_FATAL, "ktx_producer_new: %s", errbuf);
         return ktx__error_new(err, 0, "ktx_producer_new: cannot create the producer: %s",
                               ktx_err_description(err));
     }

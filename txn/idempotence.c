@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include "idempotence.h"
+#include "persist.h"
 #include "txnmgr.h"
 
 /* The error a batch that cannot be retried any more fails with. */
@@ -158,6 +159,7 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
         return false;
     ktx__seq_resolve(idem);
     ktx__epoch_maybe_init(idem, now, timeout_ms);
+    ktx__persist_sync_identity(idem);
     /* Produce data still goes through send_producer_data(): may_drain holds the batches
      * back while the id is unknown, and queued batches keep expiring meanwhile. */
     return false;
@@ -175,6 +177,7 @@ static void destroy(void *opaque)
     struct ktx__idem *idem = opaque;
 
     ktx__seq_free(idem);
+    ktx__persist_free(idem->persist);
     free(idem);
 }
 

@@ -41,6 +41,7 @@ struct ktx__idem_part {
 };
 
 struct ktx__txnmgr;
+struct ktx__persist;
 
 /* The layer. */
 struct ktx__idem {
@@ -62,6 +63,8 @@ struct ktx__idem {
     uint64_t epoch_bumps;         /* statistics */
     struct ktx__txnmgr *txn;      /* the transaction manager (txnmgr.h), NULL without
                                      transactional.id */
+    struct ktx__persist *persist; /* the persisted state (persist.h), NULL without
+                                     state.path */
     struct ktx__idem_part *parts; /* open-addressing table keyed by the partition pointer */
     size_t parts_cap;             /* a power of two, or 0 */
     size_t parts_len;

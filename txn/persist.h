@@ -1,0 +1,72 @@
+/*
+ * The persisted producer state wired into the producer (docs/guarantees.md): the glue
+ * between the state store (store.h) and the idempotence layer (idempotence.h).
+ *
+ * - persist.c: opens the store when the producer is created with state.path set, loads the
+ *   previous run's identity, last transaction and checkpoint (the restart report), seeds the
+ *   idempotence layer with the persisted producer id and epoch (a KIP-360 bump of that id
+ *   on the first InitProducerId), saves every new producer id and epoch, and detects the
+ *   KTX_ERR_PRODUCER_ID_RESET boundary (the broker handed out another id).
+ * - persist_api.c: the public ktx_checkpoint() and ktx_last_transaction().
+ *
+ * Thread: the store is used from the sender thread (hooks) and from application threads
+ * (ktx_checkpoint()); every use holds |lock|.
+ */
+#ifndef KTX_PERSIST_H
+#define KTX_PERSIST_H
+
+#include <pthread.h>
+
+#include "idempotence.h"
+#include "store.h"
+
+/* The identity used for an idempotent producer without state.producer.name. */
+#define KTX__PERSIST_DEFAULT_NAME "default"
+
+/* What the previous run left behind (copied into ktx_restart_report_t). */
+struct ktx__persist_report {
+    enum ktx__store_txn_state txn_state; /* the last transaction's state in the file */
+    int64_t producer_id;                 /* of the previous run, -1 if none */
+    int16_t producer_epoch;
+    uint8_t *position;                   /* the checkpoint found at open; owned, or NULL */
+    size_t position_len;
+    int64_t updated_ms;                  /* when the last transaction's state was written */
+};
+
+/* The persisted state of one producer. */
+struct ktx__persist {
+    pthread_mutex_t lock;           /* guards everything below */
+    struct ktx__store *store;       /* owned */
+    struct ktx__persist_report report;
+    int64_t saved_id;               /* the producer id and epoch last saved to the store */
+    int16_t saved_epoch;
+    bool id_reset;                  /* the broker forgot the persisted id: a new one is used */
+    int store_err;                  /* the first failed write (KTX_ERR_STORE), or 0 */
+};
+
+/*
+ * Opens the state store for the producer whose idempotence layer is |idem| (borrowed; the
+ * persist object is then owned by |idem| and freed with it) and configuration |v| (borrowed
+ * for the call). Does nothing and returns 0 when |v| has no state.path. Loads the identity,
+ * the last transaction and the checkpoint; an idempotent producer with a persisted producer
+ * id asks the broker to bump that id's epoch instead of taking a new id.
+ * On failure writes a message naming the file to |errbuf| (|errlen| bytes).
+ * Thread: the creator, before the sender starts.
+ * Returns 0, KTX_ERR_NO_MEMORY or KTX_ERR_STORE (lock held elsewhere, corrupt file,
+ * read-only directory...).
+ */
+int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, char *errbuf,
+                      size_t errlen);
+
+/*
+ * Called by the idempotence layer at the start of each sender turn: saves a producer id or
+ * epoch that changed since the last save, and flags the id reset boundary once. A store
+ * failure makes the producer fatal (KTX_ERR_STORE): the guarantee is never weakened
+ * silently. Thread: sender.
+ */
+void ktx__persist_sync_identity(struct ktx__idem *idem);
+
+/* Closes the store and frees |persist| (NULL is ignored). */
+void ktx__persist_free(struct ktx__persist *persist);
+
+#endif /* KTX_PERSIST_H */
