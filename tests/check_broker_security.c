@@ -16,6 +16,8 @@
 #include "proto_sasl.h"
 #include "sasl.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -340,6 +342,77 @@ START_TEST(test_wrong_password_scram_sha_256_fails_with_authentication_error)
 }
 END_TEST
 
+/* ---- a librdkafka transaction over SASL_SSL ---- */
+
+/* Fails the test with |what| and the message of |error| (then freed) when it is not NULL. */
+static void txn_ok(rd_kafka_error_t *error, const char *what)
+{
+    if (error) {
+        char msg[512];
+        snprintf(msg, sizeof(msg), "%s: %s", what, rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+        ck_abort_msg("%s", msg);
+    }
+}
+
+/* Sets the librdkafka properties of a SASL_SSL SCRAM-SHA-512 client with a certificate. */
+static void sasl_ssl_conf(rd_kafka_conf_t *conf, struct ktx_test_cluster *c)
+{
+    char ca[400], cert[400], key[400], err[512];
+    const char *props[][2] = {
+        {"bootstrap.servers", ktx_test_cluster_bootstrap(c)}, {"security.protocol", "sasl_ssl"},
+        {"ssl.ca.location", ca}, {"ssl.certificate.location", cert}, {"ssl.key.location", key},
+        {"sasl.mechanisms", "SCRAM-SHA-512"}, {"sasl.username", USER}, {"sasl.password", PASSWORD},
+        {"transactional.id", "sec-txn"}, {"log_level", "0"},
+    };
+
+    snprintf(ca, sizeof(ca), "%s/certs/ca.pem", dir);
+    snprintf(cert, sizeof(cert), "%s/certs/client.pem", dir);
+    snprintf(key, sizeof(key), "%s/certs/client.key", dir);
+    for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++)
+        ck_assert_msg(rd_kafka_conf_set(conf, props[i][0], props[i][1], err, sizeof(err)) == RD_KAFKA_CONF_OK,
+                      "%s: %s", props[i][0], err);
+}
+
+/* Produces |value| to partition 0 of |topic|. */
+static void produce(rd_kafka_t *rk, const char *topic, const char *value)
+{
+    ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+                                       RD_KAFKA_V_VALUE((void *)value, strlen(value)),
+                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END),
+                     RD_KAFKA_RESP_ERR_NO_ERROR);
+}
+
+START_TEST(test_librdkafka_transaction_over_sasl_ssl_is_read_committed_by_kcat)
+{
+    char opts[2048], out[4096], err[8192], errstr[512];
+    struct ktx_test_cluster *c;
+    rd_kafka_conf_t *conf = rd_kafka_conf_new();
+    rd_kafka_t *rk;
+
+    snprintf(opts, sizeof(opts), "%s", sasl_opts(tls_opts(true)));
+    c = start_broker("SASL_SSL", opts);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic sec-txn-topic 1 1"), 0);
+    sasl_ssl_conf(conf, c);
+    ck_assert_ptr_nonnull(rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr)));
+    txn_ok(rd_kafka_init_transactions(rk, 10000), "init");
+    txn_ok(rd_kafka_begin_transaction(rk), "begin");
+    produce(rk, "sec-txn-topic", "committed-1");
+    produce(rk, "sec-txn-topic", "committed-2");
+    txn_ok(rd_kafka_commit_transaction(rk, 10000), "commit");
+    txn_ok(rd_kafka_begin_transaction(rk), "begin");
+    produce(rk, "sec-txn-topic", "aborted-1");
+    ck_assert_int_eq(rd_kafka_flush(rk, 10000), RD_KAFKA_RESP_ERR_NO_ERROR);
+    txn_ok(rd_kafka_abort_transaction(rk, 10000), "abort");
+    rd_kafka_destroy(rk);
+    ck_assert_msg(kcat(c, "-C -e -o beginning -X isolation.level=read_committed", "sec-txn-topic",
+                       client_props("sasl_ssl", "ca", true, "SCRAM-SHA-512", PASSWORD), NULL, out,
+                       err, sizeof(out)) == 0, "kcat -C failed: %s", err);
+    ck_assert_str_eq(out, "committed-1\ncommitted-2\n");
+    ktx_test_cluster_stop(c);
+}
+END_TEST
+
 /* ---- the protocol rules, on a raw socket ---- */
 
 /* Encodes a Metadata v4 request for all topics into |w|. */
@@ -644,6 +717,7 @@ static Suite *broker_security_suite(void)
     tcase_add_test(tc, test_sasl_ssl_with_client_certificate_roundtrips_records);
     tcase_add_test(tc, test_wrong_password_plain_fails_with_authentication_error);
     tcase_add_test(tc, test_wrong_password_scram_sha_256_fails_with_authentication_error);
+    tcase_add_test(tc, test_librdkafka_transaction_over_sasl_ssl_is_read_committed_by_kcat);
     suite_add_tcase(s, tc);
     tc = tcase_create("protocol");
     tcase_add_unchecked_fixture(tc, setup, teardown);
