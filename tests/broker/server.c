@@ -247,7 +247,8 @@ static int handle_frames(struct server *s, struct conn *conn)
         ktx__w_free(&out);
         pos += 4 + size;
     }
-    memmove(conn->rbuf, conn->rbuf + pos, conn->rlen - pos);
+    if (pos > 0) /* rbuf is still NULL on a new connection's first call (UBSan: memmove) */
+        memmove(conn->rbuf, conn->rbuf + pos, conn->rlen - pos);
     conn->rlen -= pos;
     return err;
 }
