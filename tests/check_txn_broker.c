@@ -15,6 +15,7 @@
 #include "integ_util.h"
 #include "kafkatx.h"
 #include "proto_group.h"
+#include "proto_txn.h"
 #include "verify.h"
 
 #define T_MS 10000
@@ -189,24 +190,49 @@ START_TEST(test_second_instance_fences_the_first)
 }
 END_TEST
 
+/* The state of transactional id |tid| as its coordinator, broker 1, describes it. */
+static void describe_state(struct ktx_test_cluster *c, const char *tid, char *out, size_t cap)
+{
+    struct ktx__str id = ktx__str_c(tid);
+    struct ktx__describe_transactions_req req = {&id, 1};
+    struct ktx__describe_transactions_resp resp = {0};
+    struct ktx_test_exchange ex;
+    int fd = ktx_test_cluster_connect(c, 1, 3000);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ktx_test_exchange(fd, &ktx__proto_codec_describe_transactions, 0, &req,
+                                       &resp, &ex, 3000), 0);
+    ck_assert_int_eq(resp.transaction_state_count, 1);
+    ck_assert_int_eq(resp.transaction_states[0].error_code, 0);
+    snprintf(out, cap, "%.*s", (int)resp.transaction_states[0].transaction_state.len,
+             resp.transaction_states[0].transaction_state.ptr);
+    ktx_test_exchange_free(&ex);
+    close(fd);
+}
+
 START_TEST(test_close_aborts_the_open_transaction)
 {
     struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 2);
     const char *bs = ktx_test_cluster_bootstrap(c);
     struct integ_run run, run2;
     ktx_producer_t *p;
+    char state[64];
     int64_t t0;
 
     integ_run_init(&run, "t", 2);
     integ_run_init(&run2, "t", 2);
     integ_gen(&run, 10, 5, 20, INTEG_ROUND_ROBIN);
     integ_gen(&run2, 4, 6, 20, INTEG_ROUND_ROBIN);
+    integ_cmd(c, "coord txn tid-close 1");
     p = txn_producer(&run, bs, "tid-close", NULL, NULL);
     integ_ok(ktx_init_transactions(p, T_MS), "init");
     integ_ok(ktx_begin_transaction(p), "begin");
     integ_send(p, &run, 0, 10);
     integ_ok(ktx_close(p, T_MS), "close");
     ktx_producer_destroy(p);
+    describe_state(c, "tid-close", state, sizeof(state));
+    ck_assert_msg(strcmp(state, "CompleteAbort") == 0 || strcmp(state, "Empty") == 0,
+                  "transaction left %s", state);
     /* A new instance needs no transaction timeout (10 s) to get its id: the abort is done. */
     p = txn_producer(&run2, bs, "tid-close", NULL, NULL);
     t0 = ktx_test_now_ms();
@@ -489,6 +515,36 @@ START_TEST(test_v2_broker_sends_no_add_partitions_and_adopts_the_epoch)
 }
 END_TEST
 
+START_TEST(test_back_to_back_transactions_pay_no_retry_floor)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+    int64_t t0;
+
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 20, 13, 20, INTEG_ROUND_ROBIN);
+    /* With retry.backoff.ms as a floor, three CONCURRENT_TRANSACTIONS answers to the next
+     * transaction's AddPartitionsToTxn would cost 3 x 2 s; the table's backoff for that code
+     * starts at 5 ms and doubles. (ktx-broker completes delayed transactions on its 1 s
+     * tick, so --complete-delay-ms cannot measure this.) */
+    p = txn_producer(&run, bs, "tid-b2b", "retry.backoff.ms", "2000");
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    for (size_t i = 0; i < 10; i++) {
+        integ_cmd(c, "err 24 3 51");
+        t0 = ktx_test_now_ms();
+        integ_ok(one_txn(p, &run, i, 1), "commit");
+        ck_assert_int_lt(ktx_test_now_ms() - t0, 1000);
+    }
+    ck_assert_uint_eq(committed_count(bs, "t"), 10);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 Suite *txn_broker_suite(void);
 
 Suite *txn_broker_suite(void)
@@ -510,6 +566,7 @@ Suite *txn_broker_suite(void)
     tcase_add_test(tc, test_coordinator_moving_mid_commit_is_followed);
     tcase_add_test(tc, test_commit_after_the_coordinator_timed_out_is_never_a_success);
     tcase_add_test(tc, test_v2_broker_sends_no_add_partitions_and_adopts_the_epoch);
+    tcase_add_test(tc, test_back_to_back_transactions_pay_no_retry_floor);
     suite_add_tcase(s, tc);
     return s;
 }
