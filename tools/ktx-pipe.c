@@ -17,8 +17,8 @@
  * many input records: every record is written once, none is lost. An abortable error aborts
  * the transaction and sends the same records again (they are kept until committed); a fatal
  * one ends the process with status 1, for a supervisor to restart it. SIGINT/SIGTERM stop
- * it after the transaction in progress. Progress goes to stderr; the last line is
- * "ktx-pipe: done records=... transactions=... resumed_at=...".
+ * it after the transaction in progress; a second one kills it at once. Progress goes to
+ * stderr; the last line is "ktx-pipe: done records=... transactions=... resumed_at=...".
  *
  * Exit status: 0 done (or stopped by a signal), 1 error, 2 usage.
  */
@@ -36,8 +36,6 @@
 
 #include "kafkatx.h"
 #include "pipe-position.h"
-
-#ifdef KTX_HAVE_TRANSACTIONS
 
 #define CALL_TIMEOUT_MS 30000    /* one blocking transactional call */
 #define CALL_ATTEMPTS 10         /* retriable answers of one call before giving up */
@@ -408,6 +406,7 @@ int main(int argc, char **argv)
     struct sigaction sa = {0};
     parse_args(&pipe, argc, argv);
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND; /* a second signal ends the process at once */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     int rc = run(&pipe);
@@ -415,14 +414,3 @@ int main(int argc, char **argv)
         fclose(pipe.in);
     return rc == 0 ? 0 : 1;
 }
-
-#else /* !KTX_HAVE_TRANSACTIONS */
-
-/* Until include/kafkatx.h declares the transaction API, ktx-pipe only says so. */
-int main(void)
-{
-    fprintf(stderr, "ktx-pipe: this kafkatx has no transaction API (KTX_HAVE_TRANSACTIONS)\n");
-    return 1;
-}
-
-#endif
