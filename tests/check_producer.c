@@ -97,6 +97,7 @@ static struct ktx_test_cluster *start(enum ktx_test_peer peer, const char *topic
 {
     struct ktx_test_cluster *c = NULL;
 
+    collector_reset(); /* before any producer exists: its thread logs */
     ck_assert_int_eq(ktx_test_cluster_start(&c, peer, 3, NULL), 0);
     if (topic)
         ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic %s %d 3", topic, partitions), 0);
@@ -330,7 +331,6 @@ START_TEST(test_producer_delivers_10000_records_in_order_and_reads_them_back)
     ktx_producer_t *p = new_producer(c, props);
     struct report *by;
 
-    collector_reset();
     produce_and_flush(p, "t10k", KTX_PARTITION_ANY, 10000);
     ck_assert_int_eq((int)col.len, 10000);
     assert_offsets_increase(4);
@@ -361,7 +361,6 @@ START_TEST(test_producer_fails_record_over_max_request_size_at_once)
     ktx_record_t rec = {0};
     int64_t t0;
 
-    collector_reset();
     ok(send_pattern(p, "big", 0, 1)); /* learns the metadata */
     rec.topic = "big";
     rec.partition = 0;
@@ -383,7 +382,6 @@ START_TEST(test_producer_send_after_close_fails_with_closed)
     struct ktx_test_cluster *c = start(KTX_TEST_PEER_MOCK, "closed", 1);
     ktx_producer_t *p = new_producer(c, NULL);
 
-    collector_reset();
     ok(send_pattern(p, "closed", 0, 1));
     ok(ktx_close(p, 5000));
     ck_assert_int_eq((int)col.len, 1); /* close served the report */
@@ -409,7 +407,6 @@ START_TEST(test_producer_flush_times_out_while_brokers_are_down_and_close_purges
     ktx_error_t *err;
     int64_t t0;
 
-    collector_reset();
     ok(send_pattern(p, "flushto", 0, 0));
     ok(ktx_flush(p, 10000));
     all_down(c);
@@ -437,7 +434,6 @@ START_TEST(test_producer_close_sends_lingering_records_within_its_timeout)
     ktx_producer_t *p = new_producer(c, props);
     int64_t t0;
 
-    collector_reset();
     for (int i = 0; i < 1000; i++)
         ok(send_pattern(p, "lingerclose", KTX_PARTITION_ANY, i));
     ck_assert_int_eq(ktx_poll(p, 100), 0); /* lingering: nothing is sent yet */
@@ -460,7 +456,6 @@ START_TEST(test_producer_send_blocks_max_block_ms_on_full_buffer_then_times_out)
     ktx_error_t *err = NULL;
     int64_t t0 = 0;
 
-    collector_reset();
     ok(send_pattern(p, "full", 0, 0));
     ok(ktx_flush(p, 10000));
     all_down(c);
@@ -495,7 +490,6 @@ static void produce_through_errors(enum ktx_test_peer peer, const char *topic, i
     struct ktx_test_cluster *c = start(peer, topic, 1);
     ktx_producer_t *p = new_producer(c, props);
 
-    collector_reset();
     ok(send_pattern(p, topic, 0, 0)); /* metadata, producer id, first batch */
     ok(ktx_flush(p, 10000));
     ck_assert_int_eq(ktx_test_cluster_cmd(c, "err 0 %d %d", count, code), 0);
@@ -563,7 +557,6 @@ START_TEST(test_producer_accepts_concurrent_sends_from_many_threads)
     struct sender_arg args[4];
     pthread_t th[4];
 
-    collector_reset();
     ok(send_pattern(p, "threads", KTX_PARTITION_ANY, 0));
     for (int t = 0; t < 4; t++) {
         args[t] = (struct sender_arg){p, 1 + t * 2000, 2000, 0};
@@ -582,6 +575,54 @@ START_TEST(test_producer_accepts_concurrent_sends_from_many_threads)
 }
 END_TEST
 
+START_TEST(test_producer_reports_msg_timed_out_after_delivery_timeout)
+{
+    const char *props[] = {"linger.ms", "0", "request.timeout.ms", "300", "delivery.timeout.ms",
+                           "800", NULL};
+    struct ktx_test_cluster *c = start(peers[_i], "expire", 1);
+    ktx_producer_t *p = new_producer(c, props);
+    int64_t t0;
+
+    ok(send_pattern(p, "expire", 0, 0));
+    ok(ktx_flush(p, 10000));
+    all_down(c);
+    t0 = ktx_test_now_ms();
+    ok(send_pattern(p, "expire", 0, 1));
+    while (col.len < 2 && ktx_test_now_ms() - t0 < 10000)
+        ktx_poll(p, 100);
+    ck_assert_int_eq((int)col.len, 2);
+    ck_assert_int_eq(col.v[1].err, KTX_ERR_MSG_TIMED_OUT);
+    ck_assert_int_eq(col.v[1].offset, -1);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 750);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 3000);
+    ok(ktx_close(p, 1000));
+    ktx_producer_destroy(p);
+    ktx_test_cluster_stop(c);
+}
+END_TEST
+
+START_TEST(test_producer_send_to_unknown_topic_times_out_after_max_block_ms)
+{
+    const char *props[] = {"max.block.ms", "400", NULL};
+    struct ktx_test_cluster *c = start(KTX_TEST_PEER_BROKER, "known", 1);
+    ktx_producer_t *p = new_producer(c, props);
+    ktx_error_t *err;
+    int64_t t0 = ktx_test_now_ms();
+
+    ok(send_pattern(p, "known", 0, 0));
+    t0 = ktx_test_now_ms();
+    err = send_pattern(p, "no-such-topic", KTX_PARTITION_ANY, 1);
+    ck_assert_int_ge(ktx_test_now_ms() - t0, 350);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 3000);
+    ck_assert_int_eq(ktx_error_is_retriable(err), 1);
+    expect_error(err, KTX_ERR_TIMED_OUT);
+    ok(ktx_close(p, 5000));
+    ck_assert_int_eq((int)col.len, 1);
+    ktx_producer_destroy(p);
+    ktx_test_cluster_stop(c);
+}
+END_TEST
+
 START_TEST(test_producer_refuses_bad_arguments)
 {
     struct ktx_test_cluster *c = start(KTX_TEST_PEER_MOCK, "args", 2);
@@ -589,7 +630,6 @@ START_TEST(test_producer_refuses_bad_arguments)
     ktx_header_t hdr = {NULL, "x", 1};
     ktx_record_t rec = {0};
 
-    collector_reset();
     expect_error(ktx_send(p, &rec), KTX_ERR_INVALID_ARG); /* no topic */
     rec.topic = "args";
     rec.partition = -2;
@@ -629,6 +669,8 @@ static Suite *producer_suite(void)
     tcase_add_loop_test(tc, test_producer_bumps_epoch_on_unknown_producer_id_and_loses_nothing, 0,
                         2);
     tcase_add_test(tc, test_producer_accepts_concurrent_sends_from_many_threads);
+    tcase_add_loop_test(tc, test_producer_reports_msg_timed_out_after_delivery_timeout, 0, 2);
+    tcase_add_test(tc, test_producer_send_to_unknown_topic_times_out_after_max_block_ms);
     tcase_add_test(tc, test_producer_refuses_bad_arguments);
     suite_add_tcase(s, tc);
     return s;
