@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "check_util.h"
@@ -38,6 +39,25 @@ static void rm_dir(char *dir)
     free(dir);
 }
 
+/* Delivery reports with an error, over every producer of the test process. */
+static int failed_reports;
+
+static void count_failures(ktx_producer_t *producer, const ktx_delivery_report_t *dr,
+                           void *opaque)
+{
+    (void)producer;
+    (void)opaque;
+    if (dr->error)
+        failed_reports++;
+}
+
+/* Prints the client log when KTX_TEST_LOG is set (for debugging a failing test). */
+static void print_log(int level, const char *facility, const char *message, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "log %d %s: %s\n", level, facility, message);
+}
+
 /* Creates a producer with state.path |path| and |name| (NULL: default) against |bootstrap|;
  * returns the error of ktx_producer_new() and the producer in |*out|. */
 static ktx_error_t *new_producer(ktx_producer_t **out, const char *bootstrap, const char *path,
@@ -51,6 +71,9 @@ static ktx_error_t *new_producer(ktx_producer_t **out, const char *bootstrap, co
         ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
     if (name)
         ck_assert_ptr_null(ktx_conf_set(conf, "state.producer.name", name));
+    ktx_conf_set_dr_cb(conf, count_failures, NULL);
+    if (getenv("KTX_TEST_LOG"))
+        ktx_conf_set_log_cb(conf, print_log, NULL);
     *out = NULL;
     if ((err = ktx_producer_new(out, conf)) != NULL)
         ktx_conf_destroy(conf);
@@ -195,7 +218,10 @@ static void send_and_flush(ktx_producer_t *producer, int n)
         rec.value_len = strlen(value);
         ck_assert_ptr_null(ktx_send(producer, &rec));
     }
-    ck_assert_ptr_null(ktx_flush(producer, 20000));
+    ktx_error_t *err = ktx_flush(producer, 20000);
+
+    ck_assert_msg(err == NULL, "flush: %s", ktx_error_message(err));
+    ck_assert_int_eq(failed_reports, 0);
 }
 
 /* Reads the producer row of |identity| from |path| (the producer must be destroyed). */
@@ -214,18 +240,26 @@ static void stored_identity(const char *path, const char *identity, int64_t *id,
     ktx__store_close(store);
 }
 
-START_TEST(test_persist_restarted_producer_keeps_or_reports_its_producer_id)
+/* Starts ktx-broker with topic "t" (1 partition). */
+static struct ktx_test_cluster *start_broker(void)
 {
     const char *args[] = {NULL};
     struct ktx_test_cluster *c;
+
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic t 1 1"), 0);
+    return c;
+}
+
+START_TEST(test_persist_cleanly_closed_producer_continues_id_epoch_and_sequences)
+{
+    struct ktx_test_cluster *c = start_broker();
     char *dir = make_dir(), path[256];
     ktx_producer_t *producer;
     ktx_restart_report_t rep;
     int64_t id1, id2;
     int16_t epoch1, epoch2;
 
-    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
-    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic t 1 1"), 0);
     snprintf(path, sizeof(path), "%s/state.db", dir);
     ck_assert_ptr_null(new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app"));
     send_and_flush(producer, 10);
@@ -234,21 +268,82 @@ START_TEST(test_persist_restarted_producer_keeps_or_reports_its_producer_id)
     ck_assert_int_ge(id1, 0);
     ck_assert_int_ge(epoch1, 0);
 
+    /* ktx-broker checks the sequences: records 10..19 are accepted only at sequence 10. */
     ck_assert_ptr_null(new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app"));
     ck_assert_ptr_null(ktx_last_transaction(producer, &rep));
     ck_assert_int_eq(rep.producer_id, id1);
     ck_assert_int_eq(rep.producer_epoch, epoch1);
     send_and_flush(producer, 10);
     ck_assert_ptr_null(ktx_last_transaction(producer, &rep));
+    ck_assert_int_eq(rep.producer_id_reset, 0);
     ktx_producer_destroy(producer);
     stored_identity(path, "app", &id2, &epoch2);
-    /* Either the broker bumped the persisted id's epoch (continuity), or it handed out
-     * another id and the boundary is reported: never a silent new id. */
-    printf("restart: producer id %lld epoch %d -> producer id %lld epoch %d\n",
-           (long long)id1, (int)epoch1, (long long)id2, (int)epoch2);
-    if (id2 == id1)
-        ck_assert_int_eq(epoch2, epoch1 + 1);
+    ck_assert_int_eq(id2, id1);
+    ck_assert_int_eq(epoch2, epoch1);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    rm_dir(dir);
+}
+END_TEST
+
+START_TEST(test_persist_crashed_producer_takes_a_new_epoch_or_reports_the_reset)
+{
+    struct ktx_test_cluster *c = start_broker();
+    char *dir = make_dir(), path[256];
+    ktx_producer_t *producer;
+    ktx_restart_report_t rep;
+    int64_t id1, id2;
+    int16_t epoch1, epoch2;
+    int status;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        /* The child produces and dies without closing: an unclean end. */
+        if (new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app") != NULL)
+            _exit(2);
+        send_and_flush(producer, 10);
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    stored_identity(path, "app", &id1, &epoch1);
+    ck_assert_int_ge(id1, 0);
+
+    ck_assert_ptr_null(new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app"));
+    send_and_flush(producer, 10);
+    ck_assert_ptr_null(ktx_last_transaction(producer, &rep));
+    ktx_producer_destroy(producer);
+    stored_identity(path, "app", &id2, &epoch2);
+    /* Never the crashed run's sequences again: a bumped epoch of the same id (continuity),
+     * or another id and the boundary reported. */
+    ck_assert(id2 != id1 || epoch2 > epoch1);
     ck_assert_int_eq(rep.producer_id_reset, id2 != id1);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    rm_dir(dir);
+}
+END_TEST
+
+START_TEST(test_persist_broker_that_forgot_the_producer_reports_the_id_reset)
+{
+    struct ktx_test_cluster *c = start_broker();
+    char *dir = make_dir(), path[256];
+    ktx_producer_t *producer;
+    ktx_restart_report_t rep;
+
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    ck_assert_ptr_null(new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app"));
+    send_and_flush(producer, 10);
+    ktx_producer_destroy(producer);
+    /* A new broker without the old one's data: it never heard of the producer. */
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    c = start_broker();
+    ck_assert_ptr_null(new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app"));
+    send_and_flush(producer, 10);
+    ck_assert_ptr_null(ktx_last_transaction(producer, &rep));
+    ck_assert_int_eq(rep.producer_id_reset, 1);
+    ktx_producer_destroy(producer);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
     rm_dir(dir);
 }
@@ -267,7 +362,9 @@ static Suite *persist_suite(void)
     tcase_add_test(tc, test_persist_calls_without_state_path_are_state_errors);
     suite_add_tcase(s, tc);
     tcase_set_timeout(broker, 60);
-    tcase_add_test(broker, test_persist_restarted_producer_keeps_or_reports_its_producer_id);
+    tcase_add_test(broker, test_persist_cleanly_closed_producer_continues_id_epoch_and_sequences);
+    tcase_add_test(broker, test_persist_crashed_producer_takes_a_new_epoch_or_reports_the_reset);
+    tcase_add_test(broker, test_persist_broker_that_forgot_the_producer_reports_the_id_reset);
     suite_add_tcase(s, broker);
     return s;
 }

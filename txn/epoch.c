@@ -103,6 +103,18 @@ static void on_init_response(struct ktx__conn *conn, int err, const uint8_t *bod
         ktx__sender_log(idem->sender, KTX_LOG_NOTICE, "txn",
                         "the broker cannot bump the epoch (%s): asking for a new producer id",
                         ktx_err_name(code));
+    } else if (action == KTX__TXN_ACT_SUCCESS && idem->init_is_bump &&
+               resp.producer_id == idem->producer_id &&
+               resp.producer_epoch == idem->producer_epoch) {
+        /* A broker that lost its state hands out ids again and may return the very id and
+         * epoch we hold (a persisted identity, txn/persist.c): batches stamped with them
+         * would read as current. Ask for another producer id. */
+        idem->bump_new_id = true;
+        idem->next_init_ms = 0;
+        ktx__sender_log(idem->sender, KTX_LOG_NOTICE, "txn",
+                        "the broker answered the bump with the same producer id %lld epoch %d: "
+                        "asking for a new producer id", (long long)resp.producer_id,
+                        (int)resp.producer_epoch);
     } else if (action == KTX__TXN_ACT_SUCCESS) {
         apply_identity(idem, resp.producer_id, resp.producer_epoch);
     } else if (action == KTX__TXN_ACT_FATAL) {

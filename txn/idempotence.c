@@ -176,8 +176,8 @@ static void destroy(void *opaque)
 {
     struct ktx__idem *idem = opaque;
 
+    ktx__persist_close(idem);
     ktx__seq_free(idem);
-    ktx__persist_free(idem->persist);
     free(idem);
 }
 

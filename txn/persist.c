@@ -1,10 +1,18 @@
 /*
  * The persisted producer state: opening the store at producer creation, the restart report,
- * resuming the persisted producer id (KIP-360 bump of that id) and saving every new id and
- * epoch, with the KTX_ERR_PRODUCER_ID_RESET boundary when the broker handed out another id.
+ * resuming the persisted producer id, epoch and sequences after a clean close (or a KIP-360
+ * bump of that id after a crash), saving every new id and epoch, and the
+ * KTX_ERR_PRODUCER_ID_RESET boundary when the broker no longer knows the persisted id.
  *
- * Thread: ktx__persist_open() on the creator before the sender starts; the rest on the
- * sender thread. Locks: |persist->lock| around every store call.
+ * Clean and unclean runs: the sequence rows are deleted as soon as a run opened the store
+ * and written back only when it ends cleanly (ktx__persist_close()). So rows present at open
+ * mean the previous run closed with every sequence acknowledged: the producer continues
+ * that id, epoch and those sequences. No rows mean a crash (or an unclean close): sequences
+ * used after the last save are unknown, so the producer asks for a new epoch first.
+ *
+ * Thread: ktx__persist_open() on the creator before the sender starts, ktx__persist_close()
+ * after the sender thread ended; the rest on the sender thread. Locks: |persist->lock|
+ * around every store call and the report; the seeds are touched by the sender only.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,16 +52,97 @@ static int load_report(struct ktx__persist *persist)
                                      &persist->report.position_len);
 }
 
-/* Seeds |idem| with the persisted identity: its first InitProducerId bumps that id's epoch
- * (KIP-360) so that the broker keeps the producer's state, instead of taking a new id. */
-static void seed_identity(struct ktx__idem *idem, const struct ktx__persist *persist)
+/* ktx__store_seq_cb: keeps the rows of the persisted producer id and epoch as seeds. */
+static int collect_seed(void *opaque, const struct ktx__store_seq *seq)
+{
+    struct ktx__persist *persist = opaque;
+    struct ktx__persist_seed *seeds, *seed;
+
+    if (seq->producer_id != persist->report.producer_id ||
+        seq->producer_epoch != persist->report.producer_epoch)
+        return 0;
+    seeds = realloc(persist->seeds, (persist->seed_cnt + 1) * sizeof(*seeds));
+    if (!seeds)
+        return KTX_ERR_NO_MEMORY;
+    persist->seeds = seeds;
+    seed = &seeds[persist->seed_cnt];
+    if (!(seed->topic = strdup(seq->topic)))
+        return KTX_ERR_NO_MEMORY;
+    seed->partition = seq->partition;
+    seed->next_sequence = seq->next_sequence;
+    seed->last_acked_sequence = seq->last_acked_sequence;
+    seed->applied = false;
+    persist->seed_cnt++;
+    return 0;
+}
+
+/* Loads the previous run's clean sequences, then deletes them from the file: a crash of
+ * this run must read as unclean at the next open. */
+static int load_seeds(struct ktx__persist *persist)
+{
+    int err;
+
+    if (persist->report.producer_id < 0)
+        return 0;
+    if ((err = ktx__store_load_sequences(persist->store, collect_seed, persist)) != 0)
+        return err;
+    persist->seeds_left = persist->seed_cnt;
+    return ktx__store_reset_sequences(persist->store);
+}
+
+/* Seeds |idem| with the persisted identity: after a clean close it continues that id and
+ * epoch as they are; after a crash its first InitProducerId bumps that id's epoch (KIP-360). */
+static void seed_identity(struct ktx__idem *idem, struct ktx__persist *persist)
 {
     if (!idem->idempotent || idem->txn || persist->report.producer_id < 0 ||
         persist->report.producer_epoch < 0)
         return;
     idem->producer_id = persist->report.producer_id;
     idem->producer_epoch = persist->report.producer_epoch;
-    idem->bump_requested = true;
+    persist->resumed = persist->seed_cnt > 0;
+    idem->bump_requested = !persist->resumed;
+}
+
+/* Hands the seed of |batch|'s partition to the idempotence layer when the partition has
+ * not assigned anything yet in the resumed id and epoch; drops every seed once the
+ * identity changed (a new epoch starts every partition at 0). */
+static void apply_seed(struct ktx__idem *idem, struct ktx__persist *persist,
+                       const struct ktx__batch *batch)
+{
+    struct ktx__idem_part *p;
+
+    if (idem->producer_id != persist->report.producer_id ||
+        idem->producer_epoch != persist->report.producer_epoch) {
+        persist->seeds_left = 0;
+        return;
+    }
+    for (size_t i = 0; i < persist->seed_cnt; i++) {
+        struct ktx__persist_seed *seed = &persist->seeds[i];
+
+        if (seed->applied || seed->partition != batch->partition ||
+            strcmp(seed->topic, batch->topic) != 0)
+            continue;
+        seed->applied = true;
+        persist->seeds_left--;
+        p = ktx__seq_part(idem, batch->part);
+        if (p && p->n_outstanding == 0 && p->next_sequence == 0) {
+            p->next_sequence = seed->next_sequence;
+            p->last_acked_sequence = seed->last_acked_sequence;
+        }
+        return;
+    }
+}
+
+/* The accumulator's assign hook with the seeds in front of ktx__seq_assign(). */
+static bool persist_assign(void *opaque, const struct ktx__batch *batch, int64_t *producer_id,
+                           int16_t *producer_epoch, int32_t *base_sequence, bool *transactional)
+{
+    struct ktx__idem *idem = opaque;
+
+    if (idem->persist && idem->persist->seeds_left > 0)
+        apply_seed(idem, idem->persist, batch);
+    return ktx__seq_assign(opaque, batch, producer_id, producer_epoch, base_sequence,
+                           transactional);
 }
 
 int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, char *errbuf,
@@ -69,7 +158,7 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
     pthread_mutex_init(&persist->lock, NULL);
     err = ktx__store_open(&persist->store, v->state_path, identity_of(v), v->state_sync,
                           errbuf, errlen);
-    if (err == 0 && (err = load_report(persist)) != 0)
+    if (err == 0 && ((err = load_report(persist)) != 0 || (err = load_seeds(persist)) != 0))
         snprintf(errbuf, errlen, "%s", ktx__store_errmsg(persist->store));
     if (err != 0) {
         ktx__persist_free(persist);
@@ -86,10 +175,17 @@ int ktx__persist_attach(struct ktx__sender *sender, const struct ktx__conf_value
                         char *errbuf, size_t errlen)
 {
     struct ktx__idem *idem = sender->hooks.opaque;
+    struct ktx__seam_hooks hooks;
+    int err;
 
     if (!idem)
         return v->state_path ? KTX_ERR_STATE : 0;
-    return ktx__persist_open(idem, v, errbuf, errlen);
+    if ((err = ktx__persist_open(idem, v, errbuf, errlen)) != 0 || !idem->persist)
+        return err;
+    hooks = sender->hooks;
+    hooks.assign = persist_assign;
+    ktx__sender_set_hooks(sender, &hooks);
+    return 0;
 }
 
 /* Saves the current identity; the sequences of an older one are forgotten with it. */
@@ -122,6 +218,15 @@ static void report_id_reset(struct ktx__idem *idem, struct ktx__persist *persist
                     (int)idem->producer_epoch);
 }
 
+/* True when this run's first identity change leaves the persisted producer behind: another
+ * id, or an epoch that did not move forward (a broker that forgot hands out ids again). */
+static bool is_reset(const struct ktx__idem *idem, const struct ktx__persist *persist)
+{
+    return persist->report.producer_id >= 0 &&
+           (idem->producer_id != persist->report.producer_id ||
+            idem->producer_epoch <= persist->report.producer_epoch);
+}
+
 void ktx__persist_sync_identity(struct ktx__idem *idem)
 {
     struct ktx__persist *persist = idem->persist;
@@ -129,12 +234,14 @@ void ktx__persist_sync_identity(struct ktx__idem *idem)
 
     if (!persist || idem->producer_id < 0 || idem->bump_requested || idem->init_in_flight)
         return;
-    if (idem->producer_id == persist->saved_id && idem->producer_epoch == persist->saved_epoch)
+    if (idem->producer_id == persist->saved_id && idem->producer_epoch == persist->saved_epoch &&
+        idem->epoch_bumps == persist->seen_bumps)
         return;
     pthread_mutex_lock(&persist->lock);
-    if (!persist->id_reset && persist->report.producer_id >= 0 &&
-        idem->producer_id != persist->report.producer_id)
+    if (!persist->first_identity_seen && is_reset(idem, persist))
         report_id_reset(idem, persist);
+    persist->first_identity_seen = true;
+    persist->seen_bumps = idem->epoch_bumps;
     err = persist->store_err ? persist->store_err : save_identity(persist, idem);
     if (err == 0) {
         persist->saved_id = idem->producer_id;
@@ -149,11 +256,82 @@ void ktx__persist_sync_identity(struct ktx__idem *idem)
         ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
 }
 
+/* True when the run ends with every assigned sequence acknowledged in the current id and
+ * epoch, so that the next run may continue them. */
+static bool ended_cleanly(const struct ktx__idem *idem, const struct ktx__persist *persist)
+{
+    if (!idem->idempotent || idem->txn || persist->store_err || idem->producer_id < 0 ||
+        idem->bump_requested || idem->init_in_flight || ktx__sender_fatal(idem->sender) ||
+        idem->producer_id != persist->saved_id || idem->producer_epoch != persist->saved_epoch)
+        return false;
+    for (size_t i = 0; i < idem->parts_cap; i++) {
+        const struct ktx__idem_part *p = &idem->parts[i];
+
+        if (p->part && (p->n_outstanding > 0 || p->unresolved))
+            return false;
+    }
+    return true;
+}
+
+/* Saves one sequence row of the current id and epoch. */
+static int save_seq(struct ktx__persist *persist, const struct ktx__idem *idem,
+                    const char *topic, int32_t partition, int32_t next_sequence,
+                    int32_t last_acked_sequence)
+{
+    struct ktx__store_seq seq = {topic, partition, idem->producer_id, idem->producer_epoch,
+                                 next_sequence, last_acked_sequence};
+
+    return ktx__store_save_sequence(persist->store, &seq);
+}
+
+/* Writes every partition's sequences (the seeds this run never used too), one commit. */
+static int save_sequences(struct ktx__persist *persist, const struct ktx__idem *idem)
+{
+    int err = ktx__store_txn_begin(persist->store);
+
+    for (size_t i = 0; err == 0 && i < idem->parts_cap; i++) {
+        const struct ktx__idem_part *p = &idem->parts[i];
+
+        if (p->part)
+            err = save_seq(persist, idem, ktx__acc_part_topic(p->part),
+                           ktx__acc_part_partition(p->part), p->next_sequence,
+                           p->last_acked_sequence);
+    }
+    for (size_t i = 0; err == 0 && persist->seeds_left > 0 && i < persist->seed_cnt; i++) {
+        const struct ktx__persist_seed *seed = &persist->seeds[i];
+
+        if (!seed->applied)
+            err = save_seq(persist, idem, seed->topic, seed->partition, seed->next_sequence,
+                           seed->last_acked_sequence);
+    }
+    if (err != 0) {
+        ktx__store_txn_rollback(persist->store);
+        return err;
+    }
+    return ktx__store_txn_commit(persist->store);
+}
+
+void ktx__persist_close(struct ktx__idem *idem)
+{
+    struct ktx__persist *persist = idem->persist;
+
+    if (!persist)
+        return;
+    if (ended_cleanly(idem, persist) && save_sequences(persist, idem) != 0)
+        ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "saving the sequences: %s",
+                        ktx__store_errmsg(persist->store));
+    idem->persist = NULL;
+    ktx__persist_free(persist);
+}
+
 void ktx__persist_free(struct ktx__persist *persist)
 {
     if (!persist)
         return;
     ktx__store_close(persist->store);
+    for (size_t i = 0; i < persist->seed_cnt; i++)
+        free(persist->seeds[i].topic);
+    free(persist->seeds);
     free(persist->report.position);
     pthread_mutex_destroy(&persist->lock);
     free(persist);

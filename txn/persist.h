@@ -33,13 +33,28 @@ struct ktx__persist_report {
     int64_t updated_ms;                  /* when the last transaction's state was written */
 };
 
+/* The sequences of one partition that the previous run closed cleanly with. */
+struct ktx__persist_seed {
+    char *topic;                    /* owned */
+    int32_t partition;
+    int32_t next_sequence;
+    int32_t last_acked_sequence;
+    bool applied;                   /* handed to the idempotence layer (or dropped) */
+};
+
 /* The persisted state of one producer. */
 struct ktx__persist {
     pthread_mutex_t lock;           /* guards everything below */
     struct ktx__store *store;       /* owned */
     struct ktx__persist_report report;
+    struct ktx__persist_seed *seeds; /* the previous run's clean sequences; owned */
+    size_t seed_cnt;
+    size_t seeds_left;              /* seeds not applied yet */
+    bool resumed;                   /* the run continues the persisted id without a bump */
     int64_t saved_id;               /* the producer id and epoch last saved to the store */
     int16_t saved_epoch;
+    uint64_t seen_bumps;            /* idem->epoch_bumps when the identity was last saved */
+    bool first_identity_seen;       /* this run's first InitProducerId answer was checked */
     bool id_reset;                  /* the broker forgot the persisted id: a new one is used */
     int store_err;                  /* the first failed write (KTX_ERR_STORE), or 0 */
 };
@@ -65,6 +80,14 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
  * silently. Thread: sender.
  */
 void ktx__persist_sync_identity(struct ktx__idem *idem);
+
+/*
+ * Called when the idempotence layer is destroyed (the sender thread has ended): when the
+ * run ends cleanly (no fatal error, every sequence acknowledged or never sent), saves each
+ * partition's sequences so that the next run continues the same producer id and epoch
+ * without asking the broker; then closes the store and frees the persisted state.
+ */
+void ktx__persist_close(struct ktx__idem *idem);
 
 /* Closes the store and frees |persist| (NULL is ignored). */
 void ktx__persist_free(struct ktx__persist *persist);
