@@ -174,7 +174,7 @@ static void env_init(struct env *e, struct ktx_test_cluster *c, const char *host
     ck_assert_int_eq(ktx_test_cluster_broker_addr(c, 1, h, sizeof(h), &port), 0);
     memset(&cc, 0, sizeof(cc));
     cc.client_id = "check-conn-security";
-    cc.request_timeout_ms = 5000;
+    cc.request_timeout_ms = 15000;
     cc.connect_timeout_ms = 2000;
     cc.reconnect_backoff_ms = 10;
     cc.reconnect_backoff_max_ms = 1000;
@@ -220,6 +220,9 @@ static bool drive_ready(struct env *e, int ms)
     while (ktx_test_now_ms() < end && e->auth_calls == 0 &&
            ktx__conn_state(e->conn) != KTX__CONN_READY)
         turn(e);
+    if (ktx__conn_state(e->conn) != KTX__CONN_READY)
+        fprintf(stderr, "not ready: state %s, last error: %s\n",
+                ktx__conn_state_name(ktx__conn_state(e->conn)), e->auth_msg);
     return ktx__conn_state(e->conn) == KTX__CONN_READY;
 }
 
@@ -272,7 +275,7 @@ static void assert_metadata_served(struct env *e)
 {
     struct md_result r = {0};
     struct ktx__conn_req req = {0};
-    int64_t end = ktx_test_now_ms() + 5000;
+    int64_t end = ktx_test_now_ms() + 15000;
 
     r.ver = ktx__conn_api_version(e->conn, KTX__API_METADATA);
     ck_assert_int_ge(r.ver, 1);
@@ -326,7 +329,7 @@ START_TEST(test_conn_ssl_negotiates_versions_and_serves_metadata)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(drive_ready(&e, 5000));
+    ck_assert(drive_ready(&e, 20000));
     ck_assert_msg(strncmp(ktx__conn_tls_version(e.conn), "TLSv1.", 6) == 0, "%s",
                   ktx__conn_tls_version(e.conn));
     ck_assert_uint_eq(ktx__conn_stats(e.conn)->tls_handshakes, 1);
@@ -348,7 +351,7 @@ START_TEST(test_conn_mutual_tls_with_encrypted_client_key)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(drive_ready(&e, 5000));
+    ck_assert(drive_ready(&e, 20000));
     assert_metadata_served(&e);
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -363,7 +366,7 @@ START_TEST(test_conn_mutual_tls_without_client_certificate_fails_authentication)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "127.0.0.1", "certificate");
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -378,7 +381,7 @@ START_TEST(test_conn_untrusted_ca_fails_authentication)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "TLS handshake with 127.0.0.1", "certificate verify failed");
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -393,7 +396,7 @@ START_TEST(test_conn_certificate_for_another_host_fails_authentication)
     struct env e;
 
     env_init(&e, c, "localhost", props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "localhost", "hostname mismatch");
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -408,7 +411,7 @@ START_TEST(test_conn_expired_certificate_fails_authentication)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "127.0.0.1", "certificate has expired");
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -431,7 +434,7 @@ START_TEST(test_conn_sasl_plaintext_authenticates_each_mechanism)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert_msg(drive_ready(&e, 5000), "%s: %s", mechanisms[_i], e.auth_msg);
+    ck_assert_msg(drive_ready(&e, 20000), "%s: %s", mechanisms[_i], e.auth_msg);
     ck_assert_uint_eq(ktx__conn_stats(e.conn)->sasl_authentications, 1);
     ck_assert_str_eq(ktx__conn_tls_version(e.conn), "");
     assert_metadata_served(&e);
@@ -450,7 +453,7 @@ START_TEST(test_conn_sasl_ssl_authenticates_over_tls)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert_msg(drive_ready(&e, 5000), "%s: %s", mechanisms[_i], e.auth_msg);
+    ck_assert_msg(drive_ready(&e, 20000), "%s: %s", mechanisms[_i], e.auth_msg);
     ck_assert_uint_eq(ktx__conn_stats(e.conn)->tls_handshakes, 1);
     ck_assert_uint_eq(ktx__conn_stats(e.conn)->sasl_authentications, 1);
     assert_metadata_served(&e);
@@ -469,7 +472,7 @@ START_TEST(test_conn_wrong_password_fails_with_broker_message)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", mechanisms[_i]);
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -486,7 +489,7 @@ START_TEST(test_conn_unknown_user_fails_authentication)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", "127.0.0.1");
     env_free(&e);
     ktx_test_cluster_stop(c);
@@ -502,7 +505,7 @@ START_TEST(test_conn_mechanism_not_enabled_lists_the_brokers_mechanisms)
     struct env e;
 
     env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 5000));
+    ck_assert(!drive_ready(&e, 20000));
     assert_auth_failure(&e, KTX_ERR_UNSUPPORTED_SASL_MECHANISM,
                         "does not enable SASL mechanism SCRAM-SHA-256", "(enabled: PLAIN)");
     env_free(&e);
