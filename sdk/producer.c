@@ -279,6 +279,8 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
         return ktx__error_new(KTX_ERR_CLOSED, 0, "ktx_send: the producer is closing");
     if ((err = ktx__producer_fatal(producer)) != 0)
         return fatal_error(err);
+    if ((e = ktx__sender_check_send(producer->sender)) != NULL)
+        return e; /* e.g. a transactional producer without an open transaction */
     if ((count = ktx__metadata_partition_count(producer->md, rec->topic)) < 0 &&
         (e = wait_for_topic(producer, rec->topic, &count)) != NULL)
         return e;

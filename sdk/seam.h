@@ -79,6 +79,10 @@ struct ktx__seam_hooks {
     /* Called once when the graceful drain is over, before the connections close: the place
      * where a later milestone aborts an incomplete transaction. */
     void (*on_shutdown)(void *opaque, struct ktx__sender *sender);
+    /* Checks that the application may send a record now (a transactional producer needs an
+     * open transaction): NULL, or the error ktx_send() returns (the caller owns it).
+     * Thread: application (any), unlike the other hooks. */
+    ktx_error_t *(*check_send)(void *opaque);
     /* Frees the layer. Called by ktx__sender_destroy(). */
     void (*destroy)(void *opaque);
 };
@@ -103,6 +107,10 @@ void ktx__sender_set_fatal(struct ktx__sender *sender, int code);
 
 /* Returns the fatal error code, or 0. Thread: any. */
 int ktx__sender_fatal(const struct ktx__sender *sender);
+
+/* Asks the layer whether a record may be sent now (hooks.check_send): NULL or the error for
+ * ktx_send(), owned by the caller. Thread: any. */
+ktx_error_t *ktx__sender_check_send(struct ktx__sender *sender);
 
 /* Wakes the sender thread. Thread: any. */
 void ktx__sender_wakeup(struct ktx__sender *sender);

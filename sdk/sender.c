@@ -89,6 +89,11 @@ int ktx__sender_fatal(const struct ktx__sender *sender)
     return atomic_load(&((struct ktx__sender *)sender)->fatal);
 }
 
+ktx_error_t *ktx__sender_check_send(struct ktx__sender *sender)
+{
+    return sender->hooks.check_send ? sender->hooks.check_send(sender->hooks.opaque) : NULL;
+}
+
 void ktx__sender_wakeup(struct ktx__sender *sender)
 {
     /* One write per turn is enough: the turn that follows sees everything done before. */

@@ -120,7 +120,12 @@ START_TEST(test_misuse_is_a_state_error_that_changes_nothing)
     const char *bs = ktx_test_cluster_bootstrap(c);
     struct integ_run run;
     ktx_producer_t *p;
+    ktx_record_t outside = {0};
 
+    outside.topic = "t";
+    outside.partition = 0;
+    outside.value = "outside";
+    outside.value_len = 7;
     integ_run_init(&run, "t", 1);
     integ_gen(&run, 5, 3, 20, INTEG_ROUND_ROBIN);
     p = txn_producer(&run, bs, "tid-misuse", NULL, NULL);
@@ -129,6 +134,7 @@ START_TEST(test_misuse_is_a_state_error_that_changes_nothing)
     expect_err(ktx_init_transactions(p, T_MS), KTX_ERR_STATE, 'n');
     expect_err(ktx_commit_transaction(p, T_MS), KTX_ERR_STATE, 'n');
     expect_err(ktx_abort_transaction(p, T_MS), KTX_ERR_STATE, 'n');
+    expect_err(ktx_send(p, &outside), KTX_ERR_STATE, 'n');
     integ_ok(ktx_begin_transaction(p), "begin");
     expect_err(ktx_begin_transaction(p), KTX_ERR_STATE, 'n');
     integ_send(p, &run, 0, 5);

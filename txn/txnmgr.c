@@ -363,6 +363,15 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
     return false;
 }
 
+/* The check_send hook: records are accepted only inside a transaction. */
+static ktx_error_t *check_send(void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+    int rc = ktx__txn_check_send(&idem->txn->sm);
+
+    return rc ? ktx__txn_sm_api_error(&idem->txn->sm, rc, "ktx_send") : NULL;
+}
+
 /* The destroy hook: the manager, then the idempotence layer (its own destroy hook). */
 static void destroy(void *opaque)
 {
@@ -403,6 +412,7 @@ int ktx__txnmgr_attach(struct ktx__idem *idem, const struct ktx__conf_values *v,
     hooks->produce_result = produce_result;
     hooks->batch_expired = batch_expired;
     hooks->has_pending = ktx__txn_shutdown_pending;
+    hooks->check_send = check_send;
     hooks->destroy = destroy;
     return 0;
 }
