@@ -95,14 +95,63 @@ void ktx__batch_writer_reset(struct ktx__batch_writer *bw)
     bw->sealed = false;
 }
 
+/* Zigzag encoding of a signed varlong (Kafka's record fields). */
+static inline uint64_t zigzag64(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* Encoded size of unsigned varint |u|: inlined here because every record field needs one. */
+static inline size_t uvar_size(uint64_t u)
+{
+    size_t n = 1;
+
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Encoded size of signed varint/varlong |v|. */
+static inline size_t var_size(int64_t v)
+{
+    return uvar_size(zigzag64(v));
+}
+
+/* Writes signed varlong |v| at |p| (room checked by the caller); returns the byte after. */
+static inline uint8_t *put_var(uint8_t *p, int64_t v)
+{
+    uint64_t u = zigzag64(v);
+
+    while (u >= 0x80) {
+        *p++ = (uint8_t)(u | 0x80);
+        u >>= 7;
+    }
+    *p++ = (uint8_t)u;
+    return p;
+}
+
+/* Writes a length-prefixed byte field (-1 = null, no bytes follow) at |p|; returns the byte
+ * after it. */
+static inline uint8_t *put_field(uint8_t *p, const void *data, int32_t len)
+{
+    p = put_var(p, len);
+    if (len > 0) {
+        memcpy(p, data, (size_t)len);
+        p += len;
+    }
+    return p;
+}
+
 /* Size of a length-prefixed byte field (-1 = null, no bytes follow). */
 static size_t field_size(int32_t len)
 {
-    return ktx__varint_size(len) + (len > 0 ? (size_t)len : 0);
+    return var_size(len) + (len > 0 ? (size_t)len : 0);
 }
 
 /* Returns the size of a record's body (everything after its length prefix), or SIZE_MAX
- * when the record cannot be encoded. */
+ * when the record cannot be encoded. Sizes are plain arithmetic on the lengths. */
 static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
                                int32_t value_len, const struct ktx__record_header *headers,
                                size_t header_count)
@@ -110,9 +159,8 @@ static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, in
     if (key_len < -1 || value_len < -1 || header_count > INT32_MAX ||
         (header_count && !headers))
         return SIZE_MAX;
-    size_t body = 1 + ktx__varlong_size(timestamp_delta) + ktx__varint_size(offset_delta) +
-                  field_size(key_len) + field_size(value_len) +
-                  ktx__varint_size((int32_t)header_count);
+    size_t body = 1 + var_size(timestamp_delta) + var_size(offset_delta) +
+                  field_size(key_len) + field_size(value_len) + var_size((int32_t)header_count);
     for (size_t i = 0; i < header_count; i++) {
         if (headers[i].key.len < 0 || headers[i].value.len < -1)
             return SIZE_MAX;
@@ -127,32 +175,34 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
 {
     size_t body = record_body_size(timestamp_delta, offset_delta, key_len, value_len, headers,
                                    header_count);
-    return body == SIZE_MAX ? SIZE_MAX : ktx__varint_size((int32_t)body) + body;
+    return body == SIZE_MAX ? SIZE_MAX : var_size((int32_t)body) + body;
 }
 
-/* Writes one record whose body is |body| bytes (as computed by record_body_size()). */
+/*
+ * Writes one record whose body is |body| bytes (as computed by record_body_size()) in one
+ * pass: the whole record is reserved with a single ktx__w_extend() and its fields are
+ * encoded straight into that room, so no field pays a bounds check of its own.
+ * On failure to grow |w| carries the error and nothing is written.
+ */
 static void write_record(struct ktx__writer *w, size_t body, int64_t timestamp_delta,
                          int32_t offset_delta, const void *key, int32_t key_len,
                          const void *value, int32_t value_len,
                          const struct ktx__record_header *headers, size_t header_count)
 {
-    ktx__w_varint(w, (int32_t)body);
-    ktx__w_i8(w, 0); /* record attributes: unused */
-    ktx__w_varlong(w, timestamp_delta);
-    ktx__w_varint(w, offset_delta);
-    ktx__w_varint(w, key_len);
-    if (key_len > 0)
-        ktx__w_raw(w, key, (size_t)key_len);
-    ktx__w_varint(w, value_len);
-    if (value_len > 0)
-        ktx__w_raw(w, value, (size_t)value_len);
-    ktx__w_varint(w, (int32_t)header_count);
+    uint8_t *p = ktx__w_extend(w, var_size((int32_t)body) + body);
+
+    if (!p)
+        return;
+    p = put_var(p, (int32_t)body);
+    *p++ = 0; /* record attributes: unused */
+    p = put_var(p, timestamp_delta);
+    p = put_var(p, offset_delta);
+    p = put_field(p, key, key_len);
+    p = put_field(p, value, value_len);
+    p = put_var(p, (int32_t)header_count);
     for (size_t i = 0; i < header_count; i++) {
-        ktx__w_varint(w, headers[i].key.len);
-        ktx__w_raw(w, headers[i].key.ptr, (size_t)headers[i].key.len);
-        ktx__w_varint(w, headers[i].value.len);
-        if (headers[i].value.len > 0)
-            ktx__w_raw(w, headers[i].value.ptr, (size_t)headers[i].value.len);
+        p = put_field(p, headers[i].key.ptr, headers[i].key.len);
+        p = put_field(p, headers[i].value.ptr, headers[i].value.len);
     }
 }
 
@@ -181,7 +231,7 @@ int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const 
     size_t body = record_body_size(delta, bw->count, key_len, value_len, headers, header_count);
     if (body == SIZE_MAX)
         return KTX_ERR_INVALID_ARG;
-    int err = check_fits(bw, ktx__varint_size((int32_t)body) + body);
+    int err = check_fits(bw, var_size((int32_t)body) + body);
     if (err)
         return err;
     size_t old_len = bw->w.len;
