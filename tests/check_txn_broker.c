@@ -551,6 +551,33 @@ START_TEST(test_back_to_back_transactions_pay_no_retry_floor)
 }
 END_TEST
 
+START_TEST(test_close_returns_within_its_timeout_when_the_abort_hangs)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run run;
+    ktx_producer_t *p;
+    int64_t t0;
+
+    integ_cmd(c, "coord txn tid-hang 2");
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 5, 14, 20, INTEG_ROUND_ROBIN);
+    p = txn_producer(&run, bs, "tid-hang", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 0, 5);
+    integ_ok(ktx_flush(p, T_MS), "flush");
+    integ_cmd(c, "berr 2 26 0 4000");
+    t0 = ktx_test_now_ms();
+    expect_err(ktx_close(p, 800), KTX_ERR_TIMED_OUT, 'r');
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 1500);
+    ktx_producer_destroy(p);
+    ck_assert_uint_eq(committed_count(bs, "t"), 0);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 Suite *txn_broker_suite(void);
 
 Suite *txn_broker_suite(void)
@@ -573,6 +600,7 @@ Suite *txn_broker_suite(void)
     tcase_add_test(tc, test_commit_after_the_coordinator_timed_out_is_never_a_success);
     tcase_add_test(tc, test_v2_broker_sends_no_add_partitions_and_adopts_the_epoch);
     tcase_add_test(tc, test_back_to_back_transactions_pay_no_retry_floor);
+    tcase_add_test(tc, test_close_returns_within_its_timeout_when_the_abort_hangs);
     suite_add_tcase(s, tc);
     return s;
 }
