@@ -13,7 +13,8 @@
 #include "proto_txn.h"
 #include "txnmgr.h"
 
-/* Sends |api_key| with |encode| to |node|, |cb| answering. */
+/* Sends |api_key| (highest negotiated version) with |encode| to |node|, |cb| answering;
+ * records |what| as the request in flight. Returns 0 or the ktx__net_send() error. */
 static int send_req(struct ktx__txnmgr *mgr, int32_t node, int16_t api_key,
                     ktx__conn_encode_fn *encode, ktx__conn_cb *cb, enum ktx__txnmgr_req what,
                     int64_t now)
@@ -82,6 +83,7 @@ static bool classify_apply(struct ktx__txnmgr *mgr, enum ktx__txn_request req, i
 
 /* ---- FindCoordinator ---- */
 
+/* ktx__conn_encode_fn of FindCoordinator: the transactional id, or the group id. */
 static int encode_find(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -124,6 +126,7 @@ static int take_coordinator(struct ktx__txnmgr *mgr, const struct ktx__find_coor
     return 0;
 }
 
+/* ktx__conn_cb of FindCoordinator: decode -> take the coordinator, or classify -> retry. */
 static void on_find(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -153,6 +156,7 @@ int ktx__txnreq_find_coordinator(struct ktx__txnmgr *mgr, int32_t node, bool gro
 
 /* ---- InitProducerId ---- */
 
+/* ktx__conn_encode_fn of InitProducerId. */
 static int encode_init(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -169,6 +173,7 @@ static int encode_init(struct ktx__writer *w, int16_t ver, void *opaque)
     return ktx__proto_init_producer_id_req_encode(w, ver, &req);
 }
 
+/* ktx__conn_cb of InitProducerId: decode -> classify -> adopt the id and epoch. */
 static void on_init(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -206,7 +211,8 @@ int ktx__txnreq_init_producer_id(struct ktx__txnmgr *mgr, int64_t now)
 
 /* ---- AddPartitionsToTxn: every NEW partition in one request ---- */
 
-/* Groups the partitions being added by topic into |topics| (allocated in |arena|). */
+/* Groups the ADDING partitions by topic into |t| (each with a partition array with room for
+ * every partition); returns the number of topics. */
 static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_to_txn_topic *t)
 {
     int32_t n = 0;
@@ -227,6 +233,8 @@ static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_
     return n;
 }
 
+/* ktx__conn_encode_fn of AddPartitionsToTxn: every ADDING partition, grouped by topic.
+ * The grouping uses a |parts_len| x |parts_len| index scratch (freed before returning). */
 static int encode_add_parts(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -282,6 +290,8 @@ static enum ktx__txn_action combine_parts(struct ktx__txnmgr *mgr,
     return all;
 }
 
+/* ktx__conn_cb of AddPartitionsToTxn: decode -> classify every partition (combined) ->
+ * mark them ADDED, or back to NEW and apply the action. */
 static void on_add_parts(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
                          void *opaque)
 {
@@ -315,10 +325,12 @@ static void on_add_parts(struct ktx__conn *conn, int err, const uint8_t *body, s
 
 int ktx__txnreq_add_partitions(struct ktx__txnmgr *mgr, int64_t now)
 {
+    int err;
+
     for (size_t i = 0; i < mgr->parts_len; i++)
         if (mgr->parts[i].state == KTX__TXNP_NEW)
             mgr->parts[i].state = KTX__TXNP_ADDING;
-    int err = send_req(mgr, mgr->coord_node, KTX__API_ADD_PARTITIONS_TO_TXN, encode_add_parts,
+    err = send_req(mgr, mgr->coord_node, KTX__API_ADD_PARTITIONS_TO_TXN, encode_add_parts,
                        on_add_parts, KTX__TXNR_ADD_PARTITIONS, now);
     if (err != 0)
         mark_adding(mgr, KTX__TXNP_NEW);
@@ -327,6 +339,7 @@ int ktx__txnreq_add_partitions(struct ktx__txnmgr *mgr, int64_t now)
 
 /* ---- AddOffsetsToTxn ---- */
 
+/* ktx__conn_encode_fn of AddOffsetsToTxn. */
 static int encode_add_offsets(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -338,7 +351,8 @@ static int encode_add_offsets(struct ktx__writer *w, int16_t ver, void *opaque)
     return ktx__proto_add_offsets_to_txn_req_encode(w, ver, &req);
 }
 
-/* Completes the pending SEND_OFFSETS with the error of |action| (|err| taken). */
+/* A failed AddOffsetsToTxn or TxnOffsetCommit: applies |action| for |code| (a retry, or the
+ * abortable / fatal error, which also completes the pending SEND_OFFSETS with it). */
 static void offsets_failed(struct ktx__txnmgr *mgr, int code, enum ktx__txn_action action,
                            enum ktx__txn_request req)
 {
@@ -354,6 +368,7 @@ static void offsets_failed(struct ktx__txnmgr *mgr, int code, enum ktx__txn_acti
         ktx_error_destroy(e);
 }
 
+/* ktx__conn_cb of AddOffsetsToTxn: decode -> classify -> TxnOffsetCommit goes next. */
 static void on_add_offsets(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
                            void *opaque)
 {
@@ -394,6 +409,7 @@ int ktx__txnreq_add_offsets(struct ktx__txnmgr *mgr, int64_t now)
 
 /* ---- TxnOffsetCommit (to the group coordinator) ---- */
 
+/* ktx__conn_encode_fn of TxnOffsetCommit with the KIP-447 group metadata. */
 static int encode_txn_commit(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -433,6 +449,8 @@ static int encode_txn_commit(struct ktx__writer *w, int16_t ver, void *opaque)
     return err;
 }
 
+/* ktx__conn_cb of TxnOffsetCommit: decode -> classify every partition -> complete the
+ * pending SEND_OFFSETS operation, or apply the action. */
 static void on_txn_commit(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
                           void *opaque)
 {
@@ -478,6 +496,7 @@ int ktx__txnreq_txn_offset_commit(struct ktx__txnmgr *mgr, int64_t now)
 
 /* ---- EndTxn ---- */
 
+/* ktx__conn_encode_fn of EndTxn: commit while COMMITTING, else abort. */
 static int encode_end(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -489,6 +508,8 @@ static int encode_end(struct ktx__writer *w, int16_t ver, void *opaque)
     return ktx__proto_end_txn_req_encode(w, ver, &req);
 }
 
+/* ktx__conn_cb of EndTxn: decode -> classify -> the transaction is over (v2: adopt the
+ * returned epoch). */
 static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t len, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -535,6 +556,7 @@ int ktx__txnreq_end_txn(struct ktx__txnmgr *mgr, bool commit, int64_t now)
 /* The ApiVersions version used: v3 carries the finalized features (tagged fields). */
 #define TXNREQ_API_VERSIONS_VER 3
 
+/* ktx__conn_encode_fn of ApiVersions. */
 static int encode_api_versions(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
@@ -544,6 +566,7 @@ static int encode_api_versions(struct ktx__writer *w, int16_t ver, void *opaque)
     return ktx__proto_api_versions_req_encode(w, ver, &req);
 }
 
+/* ktx__conn_cb of ApiVersions: keep the finalized transaction.version level. */
 static void on_api_versions(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
                             void *opaque)
 {
