@@ -349,6 +349,95 @@ START_TEST(test_persist_broker_that_forgot_the_producer_reports_the_id_reset)
 }
 END_TEST
 
+/* A transactional producer "tx" with state file |path|; ktx_init_transactions() done. */
+static ktx_producer_t *txn_producer(const char *bootstrap, const char *path)
+{
+    ktx_conf_t *conf = ktx_conf_new();
+    ktx_producer_t *producer;
+
+    ck_assert_ptr_null(ktx_conf_set(conf, "bootstrap.servers", bootstrap));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
+    ck_assert_ptr_null(ktx_conf_set(conf, "transactional.id", "tx"));
+    ktx_conf_set_dr_cb(conf, count_failures, NULL);
+    if (getenv("KTX_TEST_LOG"))
+        ktx_conf_set_log_cb(conf, print_log, NULL);
+    ck_assert_ptr_null(ktx_producer_new(&producer, conf));
+    ck_assert_ptr_null(ktx_init_transactions(producer, 20000));
+    return producer;
+}
+
+/* Runs one transaction of 5 records with checkpoint |pos|; commits when |commit|. */
+static void run_txn(ktx_producer_t *producer, const char *pos, bool commit)
+{
+    ck_assert_ptr_null(ktx_begin_transaction(producer));
+    send_and_flush(producer, 5);
+    ck_assert_ptr_null(ktx_checkpoint(producer, pos, strlen(pos)));
+    if (commit)
+        ck_assert_ptr_null(ktx_commit_transaction(producer, 20000));
+    else
+        ck_assert_ptr_null(ktx_abort_transaction(producer, 20000));
+}
+
+/* Asserts the restart report of a new transactional producer on |path|. */
+static void assert_report(const char *bootstrap, const char *path, ktx_txn_outcome_t outcome,
+                          const char *pos)
+{
+    ktx_producer_t *producer = txn_producer(bootstrap, path);
+    ktx_restart_report_t rep;
+
+    ck_assert_ptr_null(ktx_last_transaction(producer, &rep));
+    ck_assert_int_eq(rep.outcome, outcome);
+    ck_assert_int_ge(rep.producer_id, 0);
+    ck_assert_uint_eq(rep.position_len, strlen(pos));
+    ck_assert_int_eq(memcmp(rep.position, pos, rep.position_len), 0);
+    ck_assert_int_gt(rep.committed_at_ms, 0);
+    ktx_producer_destroy(producer);
+}
+
+START_TEST(test_persist_transactional_report_says_committed_aborted_or_crashed_open)
+{
+    struct ktx_test_cluster *c = start_broker();
+    const char *bootstrap = ktx_test_cluster_bootstrap(c);
+    char *dir = make_dir(), path[256];
+    ktx_producer_t *producer;
+    int status;
+    pid_t pid;
+
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    producer = txn_producer(bootstrap, path);
+    run_txn(producer, "pos=5", true);
+    ktx_producer_destroy(producer);
+    assert_report(bootstrap, path, KTX_TXN_COMMITTED, "pos=5");
+
+    /* An aborted transaction keeps the position of the last committed one. */
+    producer = txn_producer(bootstrap, path);
+    run_txn(producer, "pos=10", false);
+    ktx_producer_destroy(producer);
+    assert_report(bootstrap, path, KTX_TXN_ABORTED, "pos=5");
+
+    /* A run killed inside a transaction before its commit: aborted, position unchanged. */
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        producer = txn_producer(bootstrap, path);
+        ck_assert_ptr_null(ktx_begin_transaction(producer));
+        send_and_flush(producer, 5);
+        ck_assert_ptr_null(ktx_checkpoint(producer, "pos=15", 6));
+        _exit(0);
+    }
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_report(bootstrap, path, KTX_TXN_ABORTED, "pos=5");
+
+    producer = txn_producer(bootstrap, path);
+    run_txn(producer, "pos=20", true);
+    ktx_producer_destroy(producer);
+    assert_report(bootstrap, path, KTX_TXN_COMMITTED, "pos=20");
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    rm_dir(dir);
+}
+END_TEST
+
 static Suite *persist_suite(void)
 {
     Suite *s = suite_create("persist");
@@ -365,6 +454,7 @@ static Suite *persist_suite(void)
     tcase_add_test(broker, test_persist_cleanly_closed_producer_continues_id_epoch_and_sequences);
     tcase_add_test(broker, test_persist_crashed_producer_takes_a_new_epoch_or_reports_the_reset);
     tcase_add_test(broker, test_persist_broker_that_forgot_the_producer_reports_the_id_reset);
+    tcase_add_test(broker, test_persist_transactional_report_says_committed_aborted_or_crashed_open);
     suite_add_tcase(s, broker);
     return s;
 }

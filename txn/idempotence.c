@@ -159,7 +159,6 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
         return false;
     ktx__seq_resolve(idem);
     ktx__epoch_maybe_init(idem, now, timeout_ms);
-    ktx__persist_sync_identity(idem);
     /* Produce data still goes through send_producer_data(): may_drain holds the batches
      * back while the id is unknown, and queued batches keep expiring meanwhile. */
     return false;

@@ -20,6 +20,7 @@
 
 #include "persist.h"
 #include "sender_int.h"
+#include "txnmgr.h"
 
 /* The identity of the producer configured by |v|. */
 static const char *identity_of(const struct ktx__conf_values *v)
@@ -139,10 +140,10 @@ static bool persist_assign(void *opaque, const struct ktx__batch *batch, int64_t
 {
     struct ktx__idem *idem = opaque;
 
-    if (idem->persist && idem->persist->seeds_left > 0)
+    if (idem->persist->seeds_left > 0)
         apply_seed(idem, idem->persist, batch);
-    return ktx__seq_assign(opaque, batch, producer_id, producer_epoch, base_sequence,
-                           transactional);
+    return idem->persist->next_assign(opaque, batch, producer_id, producer_epoch,
+                                      base_sequence, transactional);
 }
 
 int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, char *errbuf,
@@ -166,8 +167,128 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
     }
     persist->saved_id = persist->report.producer_id;
     persist->saved_epoch = persist->report.producer_epoch;
+    persist->txn_state = persist->report.txn_state;
+    persist->transactional = v->transactional_id != NULL;
     idem->persist = persist;
     seed_identity(idem, persist);
+    return 0;
+}
+
+/* The store state a transaction in |st| moves the last written state |was| to. */
+static enum ktx__store_txn_state next_txn_state(enum ktx__txn_state st,
+                                                enum ktx__store_txn_state was)
+{
+    bool finished = was == KTX__STORE_TXN_NONE || was == KTX__STORE_TXN_COMMITTED ||
+                    was == KTX__STORE_TXN_ABORTED;
+
+    switch (st) {
+    case KTX__TXN_IN_TRANSACTION:
+    case KTX__TXN_ABORTABLE_ERROR:
+        return finished ? KTX__STORE_TXN_ONGOING : was;
+    case KTX__TXN_COMMITTING:
+        return KTX__STORE_TXN_COMMITTING;
+    case KTX__TXN_ABORTING:
+        return KTX__STORE_TXN_ABORTING;
+    case KTX__TXN_READY:
+        if (was == KTX__STORE_TXN_COMMITTING)
+            return KTX__STORE_TXN_COMMITTED;
+        /* A transaction that never reached COMMITTING here ended without a commit. */
+        return finished ? was : KTX__STORE_TXN_ABORTED;
+    default:
+        return was;
+    }
+}
+
+/* Writes |state| (with the pending checkpoint when it is COMMITTED) in one commit. */
+static int write_txn_state(struct ktx__persist *persist, enum ktx__store_txn_state state)
+{
+    int err = ktx__store_txn_begin(persist->store);
+
+    if (err != 0)
+        return err;
+    err = ktx__store_set_txn_state(persist->store, state);
+    if (err == 0 && state == KTX__STORE_TXN_COMMITTED && persist->pending_set)
+        err = ktx__store_checkpoint_set(persist->store, persist->pending_position,
+                                        persist->pending_len);
+    if (err != 0) {
+        ktx__store_txn_rollback(persist->store);
+        return err;
+    }
+    return ktx__store_txn_commit(persist->store);
+}
+
+/* Follows the transaction state machine into the store. Runs before the manager's step, so
+ * COMMITTING is in the file before EndTxn(commit) is sent: a file that says ONGOING proves
+ * that the coordinator never received a commit. */
+static void sync_txn(struct ktx__idem *idem, struct ktx__persist *persist)
+{
+    enum ktx__store_txn_state want =
+        next_txn_state(ktx__txn_sm_state(&idem->txn->sm), persist->txn_state);
+    int err;
+
+    if (want == persist->txn_state || persist->store_err)
+        return;
+    pthread_mutex_lock(&persist->lock);
+    err = write_txn_state(persist, want);
+    if (err == 0) {
+        persist->txn_state = want;
+        if (want == KTX__STORE_TXN_COMMITTED || want == KTX__STORE_TXN_ABORTED) {
+            free(persist->pending_position);
+            persist->pending_position = NULL;
+            persist->pending_len = 0;
+            persist->pending_set = false;
+        }
+    } else {
+        persist->store_err = err;
+        ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "saving transaction state %s: %s",
+                        ktx__store_txn_state_name(want), ktx__store_errmsg(persist->store));
+    }
+    pthread_mutex_unlock(&persist->lock);
+    if (err != 0)
+        ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
+}
+
+/* The run_first hook: the store follows identity and transaction first, then the wrapped
+ * hook runs (and may send EndTxn). */
+static bool persist_run_first(void *opaque, struct ktx__sender *sender, int64_t now,
+                              int64_t *timeout_ms)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+
+    ktx__persist_sync_identity(idem);
+    if (idem->txn)
+        sync_txn(idem, persist);
+    if (!persist->next_run_first)
+        return false;
+    return persist->next_run_first(opaque, sender, now, timeout_ms);
+}
+
+/* The destroy hook (the sender thread has ended): the transaction's last state goes to the
+ * store before the wrapped hook frees the transaction manager. */
+static void persist_destroy(void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+
+    if (idem->persist && idem->txn)
+        sync_txn(idem, idem->persist);
+    idem->persist->next_destroy(opaque);
+}
+
+int ktx__persist_set_pending(struct ktx__persist *persist, const void *position, size_t len)
+{
+    uint8_t *copy = NULL;
+
+    if (len > 0 && !(copy = malloc(len)))
+        return KTX_ERR_NO_MEMORY;
+    if (len > 0)
+        memcpy(copy, position, len);
+    pthread_mutex_lock(&persist->lock);
+    free(persist->pending_position);
+    persist->pending_position = copy;
+    persist->pending_len = len;
+    persist->pending_set = true;
+    pthread_mutex_unlock(&persist->lock);
     return 0;
 }
 
@@ -183,7 +304,13 @@ int ktx__persist_attach(struct ktx__sender *sender, const struct ktx__conf_value
     if ((err = ktx__persist_open(idem, v, errbuf, errlen)) != 0 || !idem->persist)
         return err;
     hooks = sender->hooks;
-    hooks.assign = persist_assign;
+    idem->persist->next_run_first = hooks.run_first;
+    idem->persist->next_assign = hooks.assign;
+    idem->persist->next_destroy = hooks.destroy;
+    if (hooks.assign)
+        hooks.assign = persist_assign;
+    hooks.run_first = persist_run_first;
+    hooks.destroy = persist_destroy;
     ktx__sender_set_hooks(sender, &hooks);
     return 0;
 }
@@ -260,7 +387,8 @@ void ktx__persist_sync_identity(struct ktx__idem *idem)
  * epoch, so that the next run may continue them. */
 static bool ended_cleanly(const struct ktx__idem *idem, const struct ktx__persist *persist)
 {
-    if (!idem->idempotent || idem->txn || persist->store_err || idem->producer_id < 0 ||
+    if (!idem->idempotent || persist->transactional || persist->store_err ||
+        idem->producer_id < 0 ||
         idem->bump_requested || idem->init_in_flight || ktx__sender_fatal(idem->sender) ||
         idem->producer_id != persist->saved_id || idem->producer_epoch != persist->saved_epoch)
         return false;
@@ -332,6 +460,7 @@ void ktx__persist_free(struct ktx__persist *persist)
     for (size_t i = 0; i < persist->seed_cnt; i++)
         free(persist->seeds[i].topic);
     free(persist->seeds);
+    free(persist->pending_position);
     free(persist->report.position);
     pthread_mutex_destroy(&persist->lock);
     free(persist);

@@ -57,6 +57,20 @@ struct ktx__persist {
     bool first_identity_seen;       /* this run's first InitProducerId answer was checked */
     bool id_reset;                  /* the broker forgot the persisted id: a new one is used */
     int store_err;                  /* the first failed write (KTX_ERR_STORE), or 0 */
+    /* The run_first hook the persisted state wraps (the idempotence layer's or the
+     * transaction manager's). */
+    bool (*next_run_first)(void *opaque, struct ktx__sender *sender, int64_t now,
+                           int64_t *timeout_ms);
+    /* The assign and destroy hooks it wraps likewise. */
+    bool (*next_assign)(void *opaque, const struct ktx__batch *batch, int64_t *producer_id,
+                        int16_t *producer_epoch, int32_t *base_sequence, bool *transactional);
+    void (*next_destroy)(void *opaque);
+    bool transactional;             /* the producer has a transactional.id */
+    enum ktx__store_txn_state txn_state; /* the transaction state last written */
+    uint8_t *pending_position;      /* a transactional producer's checkpoint, written with
+                                       the COMMITTED state; owned */
+    size_t pending_len;
+    bool pending_set;
 };
 
 /*
@@ -88,6 +102,14 @@ void ktx__persist_sync_identity(struct ktx__idem *idem);
  * without asking the broker; then closes the store and frees the persisted state.
  */
 void ktx__persist_close(struct ktx__idem *idem);
+
+/*
+ * Keeps |position| (|len| bytes, copied) as the checkpoint of the open transaction of a
+ * transactional producer: it is written in the same store transaction as the COMMITTED
+ * state, and dropped when the transaction aborts. Thread: any; takes |persist->lock|.
+ * Returns 0 or KTX_ERR_NO_MEMORY.
+ */
+int ktx__persist_set_pending(struct ktx__persist *persist, const void *position, size_t len);
 
 /* Closes the store and frees |persist| (NULL is ignored). */
 void ktx__persist_free(struct ktx__persist *persist);

@@ -39,6 +39,12 @@ ktx_error_t *ktx_checkpoint(ktx_producer_t *producer, const void *position, size
                               "ktx_checkpoint: %zu bytes is over the 64 KiB limit", len);
     if (!(persist = persist_of(producer)))
         return ktx__error_new(KTX_ERR_STATE, 0, "ktx_checkpoint: state.path is not set");
+    if (producer->v.transactional_id) {
+        /* Written with the COMMITTED state of the transaction (txn/persist.c). */
+        if ((err = ktx__persist_set_pending(persist, position, len)) != 0)
+            return ktx__error_new(err, 0, "ktx_checkpoint: out of memory");
+        return NULL;
+    }
     pthread_mutex_lock(&persist->lock);
     err = persist->store_err ? persist->store_err
                              : ktx__store_checkpoint_set(persist->store, position, len);
@@ -57,6 +63,12 @@ static ktx_txn_outcome_t outcome_of(enum ktx__store_txn_state state)
     case KTX__STORE_TXN_COMMITTED:
         return KTX_TXN_COMMITTED;
     case KTX__STORE_TXN_ABORTED:
+    case KTX__STORE_TXN_ABORTING:
+        return KTX_TXN_ABORTED;
+    case KTX__STORE_TXN_ONGOING:
+        /* COMMITTING is written before EndTxn(commit) is sent: without it the coordinator
+         * never saw a commit and aborts the transaction (at the next InitProducerId or
+         * after transaction.timeout.ms). */
         return KTX_TXN_ABORTED;
     default:
         return KTX_TXN_UNKNOWN;
