@@ -261,7 +261,7 @@ static int conn_read(struct server *s, struct conn *conn)
         int err;
         /* Complete frames are served before the buffer grows: a client that pipelines
          * faster than one read would otherwise grow it past any frame and be dropped. */
-        if (conn->rcap - conn->rlen < 65536 && (err = handle_frames(s, conn)))
+        if (conn->rlen >= 4 && conn->rcap - conn->rlen < 65536 && (err = handle_frames(s, conn)))
             return err;
         if (conn->rcap - conn->rlen < 65536) {
             size_t cap = conn->rcap ? conn->rcap * 2 : 131072;
