@@ -317,6 +317,14 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
 
     (void)sender;
     ktx__seq_resolve(idem);
+    if (ktx__sender_fatal(mgr->sender) && ktx__txn_sm_state(&mgr->sm) != KTX__TXN_FATAL_ERROR) {
+        /* The sender became fatal on its own: waiting calls must not wait for nothing. */
+        int code = ktx__sender_fatal(mgr->sender);
+
+        ktx__txn_fatal_error(&mgr->sm, ktx__error_new(code, KTX__ERR_F_FATAL,
+                                                      "the producer has a fatal error: %s",
+                                                      ktx_err_name(code)));
+    }
     if (ktx__sender_fatal(mgr->sender) || mgr->in_flight != KTX__TXNR_NONE)
         return false;
     if (now < mgr->next_try_ms) {
