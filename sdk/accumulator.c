@@ -265,10 +265,26 @@ static void free_list(struct ktx__batch *batch)
     }
 }
 
+/*
+ * The partition a thread appended to last, so that a run of records to one partition skips
+ * the table lock and the hash. An entry is valid only while |generation| equals
+ * destroy_generation: every destroy bumps it, so that an accumulator allocated at a freed
+ * one's address never sees the old partition.
+ */
+struct last_part {
+    const struct ktx__accumulator *acc;
+    struct ktx__acc_part *part;
+    uint_fast64_t generation;
+};
+
+static atomic_uint_fast64_t destroy_generation;
+static _Thread_local struct last_part thread_last_part;
+
 void ktx__accumulator_destroy(struct ktx__accumulator *acc)
 {
     if (!acc)
         return;
+    atomic_fetch_add(&destroy_generation, 1);
     for (size_t i = 0; i < acc->nparts; i++) {
         struct ktx__acc_part *part = acc->parts[i];
         free_list(part->head);
@@ -376,18 +392,27 @@ struct ktx__acc_part *ktx__accumulator_find(struct ktx__accumulator *acc, const 
     return part;
 }
 
-/* Returns the partition, creating it on first use; NULL on OOM. */
+/* Returns the partition, creating it on first use; NULL on OOM. Partitions live until the
+ * accumulator is destroyed, so the calling thread's last one is reused without the lock. */
 static struct ktx__acc_part *get_part(struct ktx__accumulator *acc, const char *topic,
                                       int32_t partition)
 {
+    struct last_part *last = &thread_last_part;
+    uint_fast64_t generation = atomic_load(&destroy_generation);
+
+    if (last->acc == acc && last->generation == generation &&
+        last->part->partition == partition && strcmp(last->part->topic, topic) == 0)
+        return last->part;
     struct ktx__acc_part *part = ktx__accumulator_find(acc, topic, partition);
+    if (!part) {
+        pthread_rwlock_wrlock(&acc->table_lock);
+        part = lookup(acc, topic, partition);
+        if (!part)
+            part = add_part(acc, topic, partition);
+        pthread_rwlock_unlock(&acc->table_lock);
+    }
     if (part)
-        return part;
-    pthread_rwlock_wrlock(&acc->table_lock);
-    part = lookup(acc, topic, partition);
-    if (!part)
-        part = add_part(acc, topic, partition);
-    pthread_rwlock_unlock(&acc->table_lock);
+        *last = (struct last_part){acc, part, generation};
     return part;
 }
 

@@ -74,6 +74,7 @@ struct ktx__partitioner {
     struct sticky_topic *topics;
     size_t slots;           /* a power of two */
     size_t used;
+    struct sticky_topic *last; /* the entry found last (NULL after the table grew) */
 };
 
 int ktx__partitioner_new(struct ktx__partitioner **out, bool ignore_keys, uint64_t seed)
@@ -161,15 +162,19 @@ static int grow_topics(struct ktx__partitioner *part)
     free(part->topics);
     part->topics = topics;
     part->slots = slots;
+    part->last = NULL;
     return 0;
 }
 
 /* Returns |topic|'s entry, adding it (partition -1) when missing; NULL on OOM. Lock held. */
 static struct sticky_topic *get_topic(struct ktx__partitioner *part, const char *topic)
 {
+    /* Most producers send to one topic: try the last entry before hashing the name. */
+    if (part->last && strcmp(part->last->topic, topic) == 0)
+        return part->last;
     struct sticky_topic *st = find_slot(part->topics, part->slots, topic);
     if (st->topic)
-        return st;
+        return part->last = st;
     /* Keep the load at or below one half so that probe sequences stay short. */
     if ((part->used + 1) * 2 > part->slots) {
         if (grow_topics(part))
@@ -181,7 +186,7 @@ static struct sticky_topic *get_topic(struct ktx__partitioner *part, const char 
         return NULL;
     st->partition = -1;
     part->used++;
-    return st;
+    return part->last = st;
 }
 
 /*
