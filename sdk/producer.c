@@ -163,7 +163,7 @@ ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf)
         pthread_mutex_destroy(&p->poll_lock);
         pthread_mutex_destroy(&p->close_lock);
         free(p);
-        if (err == KTX_ERR_STORE)
+        if (errbuf[0])
             return ktx__error_new(err, KTX__ERR_F_FATAL, "ktx_producer_new: %s", errbuf);
         return ktx__error_new(err, 0, "ktx_producer_new: cannot create the producer: %s",
                               ktx_err_description(err));

@@ -137,7 +137,7 @@ int ktx__idempotence_register(struct ktx__sender *sender, const struct ktx__conf
  * after ktx__idempotence_register() and before the sender starts: the layer then owns it.
  * Does nothing without state.path. On failure writes a message naming the state file to
  * |errbuf| (|errlen| bytes). Thread: the producer's creator.
- * Returns 0, KTX_ERR_NO_MEMORY or KTX_ERR_STORE.
+ * Returns 0, KTX_ERR_NO_MEMORY, KTX_ERR_UNSUPPORTED (state.journal=true) or KTX_ERR_STORE.
  */
 int ktx__persist_attach(struct ktx__sender *sender, const struct ktx__conf_values *v,
                         char *errbuf, size_t errlen);

@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <signal.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,27 @@ START_TEST(test_persist_calls_without_state_path_are_state_errors)
 }
 END_TEST
 
+START_TEST(test_persist_journal_is_refused_until_it_exists)
+{
+    char *dir = make_dir(), path[256];
+    ktx_conf_t *conf = ktx_conf_new();
+    ktx_producer_t *producer = NULL;
+    ktx_error_t *err;
+
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    ck_assert_ptr_null(ktx_conf_set(conf, "bootstrap.servers", "127.0.0.1:1"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.journal", "true"));
+    err = ktx_producer_new(&producer, conf);
+    ck_assert_ptr_null(producer);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_UNSUPPORTED);
+    ck_assert_ptr_nonnull(strstr(ktx_error_message(err), "state.journal"));
+    ktx_error_destroy(err);
+    ktx_conf_destroy(conf);
+    rm_dir(dir);
+}
+END_TEST
+
 /* Sends |n| records to "t" partition 0 and flushes; asserts that all were delivered. */
 static void send_and_flush(ktx_producer_t *producer, int n)
 {
@@ -300,14 +322,14 @@ START_TEST(test_persist_crashed_producer_takes_a_new_epoch_or_reports_the_reset)
     pid = fork();
     ck_assert_int_ge(pid, 0);
     if (pid == 0) {
-        /* The child produces and dies without closing: an unclean end. */
+        /* The child produces and is killed without closing: an unclean end. */
         if (new_producer(&producer, ktx_test_cluster_bootstrap(c), path, "app") != NULL)
             _exit(2);
         send_and_flush(producer, 10);
-        _exit(0);
+        raise(SIGKILL); /* a crash: nothing is closed or freed */
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     stored_identity(path, "app", &id1, &epoch1);
     ck_assert_int_ge(id1, 0);
 
@@ -423,10 +445,10 @@ START_TEST(test_persist_transactional_report_says_committed_aborted_or_crashed_o
         ck_assert_ptr_null(ktx_begin_transaction(producer));
         send_and_flush(producer, 5);
         ck_assert_ptr_null(ktx_checkpoint(producer, "pos=15", 6));
-        _exit(0);
+        raise(SIGKILL); /* a crash: nothing is closed or freed */
     }
     ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
     assert_report(bootstrap, path, KTX_TXN_ABORTED, "pos=5");
 
     producer = txn_producer(bootstrap, path);
@@ -449,6 +471,7 @@ static Suite *persist_suite(void)
     tcase_add_test(tc, test_persist_read_only_directory_fails_at_producer_new);
     tcase_add_test(tc, test_persist_checkpoint_is_in_the_next_runs_restart_report);
     tcase_add_test(tc, test_persist_calls_without_state_path_are_state_errors);
+    tcase_add_test(tc, test_persist_journal_is_refused_until_it_exists);
     suite_add_tcase(s, tc);
     tcase_set_timeout(broker, 60);
     tcase_add_test(broker, test_persist_cleanly_closed_producer_continues_id_epoch_and_sequences);

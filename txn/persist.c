@@ -154,6 +154,12 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
 
     if (!v->state_path)
         return 0;
+    if (v->state_journal) {
+        /* Never pretend a durability that is not there (docs/guarantees.md). */
+        snprintf(errbuf, errlen, "state.journal=true: the durable journal of sealed batches "
+                 "is not implemented yet");
+        return KTX_ERR_UNSUPPORTED;
+    }
     if (!(persist = calloc(1, sizeof(*persist))))
         return KTX_ERR_NO_MEMORY;
     pthread_mutex_init(&persist->lock, NULL);

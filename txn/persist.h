@@ -81,8 +81,9 @@ struct ktx__persist {
  * id asks the broker to bump that id's epoch instead of taking a new id.
  * On failure writes a message naming the file to |errbuf| (|errlen| bytes).
  * Thread: the creator, before the sender starts.
- * Returns 0, KTX_ERR_NO_MEMORY or KTX_ERR_STORE (lock held elsewhere, corrupt file,
- * read-only directory...).
+ * Returns 0, KTX_ERR_NO_MEMORY, KTX_ERR_UNSUPPORTED (state.journal=true: the journal is not
+ * implemented yet) or KTX_ERR_STORE (lock held elsewhere, corrupt file, read-only
+ * directory...).
  */
 int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, char *errbuf,
                       size_t errlen);
