@@ -405,14 +405,17 @@ KTX_EXPORT void ktx_conf_set_dr_cb(ktx_conf_t *conf, ktx_dr_cb_t cb, void *opaqu
 KTX_EXPORT void ktx_conf_set_log_cb(ktx_conf_t *conf, ktx_log_cb_t cb, void *opaque);
 
 /*
- * Creates a producer from |conf|: resolves and cross-checks the configuration and starts the
- * sender thread. Does no network I/O: connections are made lazily by the sender thread.
+ * Creates a producer from |conf|: resolves and cross-checks the configuration, opens the
+ * state file when state.path is set (docs/guarantees.md) and starts the sender thread. Does
+ * no network I/O: connections are made lazily by the sender thread.
  * On success stores the handle in |*out|, takes ownership of |conf| and returns NULL.
  * On failure leaves |*out| and |conf| untouched and returns an error that the caller
  * frees with ktx_error_destroy().
- * Thread: any. Does not block.
+ * Thread: any. Blocks only on the state file.
  * Errors: _INVALID_ARG, _BAD_CONFIG (a cross-property rule; the message names the
- * properties), _UNSUPPORTED (transactional.id or state.path: later milestones), _NO_MEMORY.
+ * properties), _UNSUPPORTED (state.journal=true: not implemented), _STORE (the state file
+ * is locked by another producer of the same identity, corrupt, or cannot be written; the
+ * message names the file), _NO_MEMORY.
  */
 KTX_EXPORT ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf);
 
