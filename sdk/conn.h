@@ -230,9 +230,11 @@ const struct ktx__conn_stats *ktx__conn_stats(const struct ktx__conn *conn);
 int16_t ktx__conn_api_versions_version(const struct ktx__conn *conn);
 
 /*
- * Returns the code of the last authentication failure of |conn| (0 when none since the last
- * READY) and stores its message in |*msg| (when not NULL; "" when none). The message is
- * borrowed: it lives until the next connect of |conn|. It never contains a secret.
+ * Returns the code of the last TLS or SASL failure of |conn| since its last connect started
+ * (0 when none): KTX_ERR_AUTH or KTX_ERR_UNSUPPORTED_SASL_MECHANISM for an authentication
+ * failure, KTX_ERR_TRANSPORT for a handshake that the peer cut or a malformed SASL answer.
+ * Stores its message in |*msg| (when not NULL; "" when none), borrowed: it lives until the
+ * next connect of |conn|. It never contains a secret.
  */
 int ktx__conn_last_error(const struct ktx__conn *conn, const char **msg);
 

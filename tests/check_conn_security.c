@@ -599,15 +599,19 @@ static ktx_producer_t *new_producer(struct ktx_test_cluster *c, struct capture *
     return producer;
 }
 
-static void send_records(ktx_producer_t *producer, const char *prefix, int n)
+/* Sends |n| records "PREFIX-NNNNN-" followed by |pad| (< 2000) 'x' to partition 0. */
+static void send_records(ktx_producer_t *producer, const char *prefix, int n, size_t pad)
 {
     for (int i = 0; i < n; i++) {
-        char value[64];
+        char value[2048];
         ktx_record_t rec;
         ktx_error_t *err;
+        int len;
 
         memset(&rec, 0, sizeof(rec));
-        snprintf(value, sizeof(value), "%s-%d", prefix, i);
+        len = snprintf(value, sizeof(value), "%s-%05d-", prefix, i);
+        memset(value + len, 'x', pad);
+        value[(size_t)len + pad] = '\0';
         rec.topic = TOPIC;
         rec.partition = 0;
         rec.value = value;
@@ -657,21 +661,23 @@ START_TEST(test_producer_delivers_over_sasl_ssl_and_records_read_back)
         start_broker("SASL_SSL", "server", "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512", true);
     const char *props[] = {"sasl.password", PASSWORD, NULL};
     static struct capture cap;
-    static char out[16 * 1024];
+    static char out[4 * 1024 * 1024];
     ktx_producer_t *producer;
     ktx_error_t *err;
 
     memset(&cap, 0, sizeof(cap));
     producer = new_producer(c, &cap, props);
-    send_records(producer, "rec", 200);
-    err = ktx_flush(producer, 15000);
+    /* 2 MB in ~1 KB records: Produce requests far larger than one TLS record, so writes
+     * through the session are partial and wait for POLLOUT. */
+    send_records(producer, "rec", 2000, 1000);
+    err = ktx_flush(producer, 30000);
     ck_assert_msg(err == NULL, "%s", ktx_error_message(err));
-    ck_assert_int_eq(cap.delivered, 200);
+    ck_assert_int_eq(cap.delivered, 2000);
     ck_assert_int_eq(cap.failed, 0);
     ktx_producer_destroy(producer);
-    ck_assert_int_eq(read_back(c, "read_uncommitted", out, sizeof(out)), 200);
-    ck_assert_ptr_nonnull(strstr(out, "rec-0\nrec-1\n"));
-    ck_assert_ptr_nonnull(strstr(out, "rec-199\n"));
+    ck_assert_int_eq(read_back(c, "read_uncommitted", out, sizeof(out)), 2000);
+    ck_assert_ptr_nonnull(strstr(out, "rec-00000-xxxxxxxxxx"));
+    ck_assert_ptr_nonnull(strstr(out, "rec-01999-xxxxxxxxxx"));
     assert_no_secret(&cap);
     ktx_test_cluster_stop(c);
 }
@@ -725,14 +731,14 @@ START_TEST(test_producer_commits_a_transaction_over_sasl_ssl)
     ck_assert_msg(err == NULL, "%s", ktx_error_message(err));
     err = ktx_begin_transaction(producer);
     ck_assert_msg(err == NULL, "%s", ktx_error_message(err));
-    send_records(producer, "txn", 10);
+    send_records(producer, "txn", 10, 0);
     err = ktx_commit_transaction(producer, 15000);
     ck_assert_msg(err == NULL, "%s", ktx_error_message(err));
     ck_assert_int_eq(cap.delivered, 10);
     ktx_producer_destroy(producer);
     ck_assert_int_eq(read_back(c, "read_committed", out, sizeof(out)), 10);
-    ck_assert_ptr_nonnull(strstr(out, "txn-0\n"));
-    ck_assert_ptr_nonnull(strstr(out, "txn-9\n"));
+    ck_assert_ptr_nonnull(strstr(out, "txn-00000-\n"));
+    ck_assert_ptr_nonnull(strstr(out, "txn-00009-\n"));
     assert_no_secret(&cap);
     ktx_test_cluster_stop(c);
 }
