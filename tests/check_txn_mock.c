@@ -16,7 +16,7 @@
 #include "verify.h"
 
 #define T_MS 10000
-#define READ_MS 6000
+#define READ_MS 20000
 
 /* A transactional producer of |run| with transactional.id |tid|. */
 static ktx_producer_t *txn_producer(struct integ_run *run, const char *bs, const char *tid)
