@@ -2,7 +2,7 @@
  * ktx-pipe: copies lines of input into a Kafka topic exactly once, surviving SIGKILL.
  *
  *   ktx-pipe -b BOOTSTRAP -t TOPIC --transactional-id ID [--txn-records N]
- *            [-X name=value]... [FILE]
+ *            [-X name=value]... [-v] [FILE]
  *
  * Each input line is one record: its key is the record number (the 0-based line number, in
  * decimal), its value the line without its newline. Records go out in transactions of N
@@ -59,6 +59,7 @@ struct pipe {
     const char *txn_id;
     long txn_records;
     const char *conf[MAX_CONF]; /* "name=value" from -X */
+    bool verbose;               /* -v: the producer's log lines go to stderr */
     int conf_count;
     FILE *in;
     ktx_producer_t *producer;
@@ -112,6 +113,13 @@ static enum outcome classify(ktx_error_t *err, const char *what)
     return out;
 }
 
+/* Log callback of -v: one line per producer log line. Thread: any (stdio locks). */
+static void log_line(int level, const char *facility, const char *message, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "ktx-pipe: log %d %s: %s\n", level, facility, message);
+}
+
 /* Builds the producer: bootstrap, transactional id, then the -X properties. */
 static int producer_create(struct pipe *pipe)
 {
@@ -135,6 +143,8 @@ static int producer_create(struct pipe *pipe)
             name[n] = '\0';
             err = ktx_conf_set(conf, name, eq + 1);
         }
+    if (pipe->verbose)
+        ktx_conf_set_log_cb(conf, log_line, NULL);
     if (!err)
         err = ktx_producer_new(&pipe->producer, conf);
     if (err) {
@@ -362,7 +372,7 @@ out:
 static void usage(void)
 {
     fprintf(stderr, "usage: ktx-pipe -b BOOTSTRAP -t TOPIC --transactional-id ID "
-                    "[--txn-records N] [-X name=value]... [FILE]\n");
+                    "[--txn-records N] [-X name=value]... [-v] [FILE]\n");
     exit(2);
 }
 
@@ -384,7 +394,9 @@ static void parse_args(struct pipe *pipe, int argc, char **argv)
             pipe->txn_records = strtol(argv[++i], &end, 10);
             if (*end || pipe->txn_records < 1 || pipe->txn_records > MAX_TXN_RECORDS)
                 usage();
-        } else if (!strcmp(a, "-X") && has_value && pipe->conf_count < MAX_CONF)
+        } else if (!strcmp(a, "-v") || !strcmp(a, "--verbose"))
+            pipe->verbose = true;
+        else if (!strcmp(a, "-X") && has_value && pipe->conf_count < MAX_CONF)
             pipe->conf[pipe->conf_count++] = argv[++i];
         else if (a[0] != '-' && !file)
             file = a;

@@ -10,9 +10,10 @@
 # shares no code with kafkatx) counts what the topic holds and the job prints
 # records_in, committed, duplicates and missing (exit status 0 only for exactly once).
 # The embedded default peer is kafkatx's reference broker (tests/broker/ktx-broker, 3
-# brokers on 127.0.0.1, with a data directory); --mock runs the same against librdkafka's
-# mock cluster instead. Further options go to the crash loop (-n RECORDS, -k KILLS,
-# --txn-records N, --seed S).
+# brokers on 127.0.0.1, with a data directory); --mock runs ktx-pipe against librdkafka's
+# mock cluster instead, without kills by default: the mock acknowledges TxnOffsetCommit but
+# OffsetFetch never returns the offset, so a restarted pipe cannot resume there.
+# Further options go to the crash loop (-n RECORDS, -k KILLS, --txn-records N, --seed S).
 set -eu
 KTX_TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$KTX_TOP"
@@ -78,5 +79,6 @@ servers=$(head -1 "$work/out" | cut -d' ' -f2)
 echo "topic ktx-pipe 6 3" >&3
 sleep 0.5
 echo "== embedded peer: librdkafka mock cluster (ktx-mock), 3 brokers at $servers"
+echo "   (no kills unless -k is given: the mock does not return transactional offsets)"
 # shellcheck disable=SC2086
-sh tools/pipe-crashloop.sh --builddir "$B" -b "$servers" -t ktx-pipe $loop_args
+sh tools/pipe-crashloop.sh --builddir "$B" -b "$servers" -t ktx-pipe -k 0 $loop_args
