@@ -75,7 +75,11 @@ static const struct ktx__conf_prop props[KTX__CONF_COUNT] = {
             "How long to wait for more records before sending a batch. The default is Kafka "
             "4.0's (5; it was 0 before)."),
     ROW_INT(KTX__CONF_BATCH_SIZE, "batch.size", "16384", 0, I32_MAX,
-            "Target size in bytes of a partition's batch; 0 disables batching."),
+            "Target size in bytes of a partition's batch; 0 disables batching. The default is "
+            "Kafka's (16384), kept so that per-partition memory, latency and request sizes "
+            "match the Java client (and check_conf's Kafka defaults); librdkafka's is 1000000. "
+            "For throughput with small records set a larger value up to max.request.size "
+            "(docs/benchmarks.md)."),
     ROW_INT(KTX__CONF_BUFFER_MEMORY, "buffer.memory", "33554432", 0, I64_MAX,
             "Bytes of records the producer buffers before ktx_send() blocks (up to "
             "max.block.ms)."),
