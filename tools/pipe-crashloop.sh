@@ -3,7 +3,7 @@
 #
 #   sh tools/pipe-crashloop.sh [-n RECORDS] [-k KILLS] [-b BOOTSTRAP] [-t TOPIC]
 #                              [--txn-records N] [--seed S] [--delay-ms MIN:MAX]
-#                              [--builddir DIR]
+#                              [--builddir DIR] [--inject 'CONTROL LINE']...
 #
 # Generates RECORDS input lines (default 1,000,000), starts kafkatx's reference broker
 # (3 brokers with a data directory, TOPIC with 6 partitions) unless -b names a cluster,
@@ -17,6 +17,9 @@
 #
 # With -b, TOPIC (default: a new name per run) must exist or be auto-created by the cluster,
 # and should be empty: records of earlier runs would count as unexpected.
+# --inject sends a control line to the embedded ktx-broker once the topic exists (e.g.
+# 'err 0 2 29': the next two Produce requests fail with TOPIC_AUTHORIZATION_FAILED, which
+# makes ktx-pipe abort and resend those transactions); several may be given.
 # Binaries come from --builddir (default $KTX_BUILDDIR, else build/default in the tree).
 set -eu
 
@@ -29,10 +32,11 @@ txn_records=1000
 seed=""
 delays="300:2500"
 builddir=${KTX_BUILDDIR:-$KTX_TOP/build/default}
+injects=""
 
 usage() {
     echo "usage: $0 [-n RECORDS] [-k KILLS] [-b BOOTSTRAP] [-t TOPIC] [--txn-records N]" \
-        "[--seed S] [--delay-ms MIN:MAX] [--builddir DIR]" >&2
+        "[--seed S] [--delay-ms MIN:MAX] [--builddir DIR] [--inject 'CONTROL LINE']..." >&2
     exit 2
 }
 
@@ -47,6 +51,8 @@ while [ $# -gt 0 ]; do
     --seed) seed=$2 ;;
     --delay-ms) delays=$2 ;;
     --builddir) builddir=$2 ;;
+    --inject) injects="$injects$2
+" ;;
     *) usage ;;
     esac
     shift 2
@@ -125,8 +131,14 @@ if [ -z "$bootstrap" ]; then
     done
     bootstrap=$(head -1 "$work/broker.out" | cut -d' ' -f2)
     ctl topic "$topic" 6 3
+    while IFS= read -r control; do
+        [ -z "$control" ] || { ctl "$control"; echo "crashloop: injected '$control'"; }
+    done <<EOF
+$injects
+EOF
     echo "crashloop: ktx-broker (3 brokers, data dir) at $bootstrap, topic $topic (6 partitions)"
 else
+    [ -z "$injects" ] || { echo "crashloop: --inject needs the embedded broker" >&2; exit 2; }
     topic=${topic:-ktx-pipe-$(date +%Y%m%d%H%M%S)-$$}
     echo "crashloop: cluster at $bootstrap, topic $topic"
 fi
@@ -170,6 +182,7 @@ while :; do
 done
 echo "crashloop: ktx-pipe started $(grep -c 'resuming after' "$work/pipe.log") times, resuming after" \
     "$(sed -n 's/.*resuming after \([0-9]*\) committed.*/\1/p' "$work/pipe.log" | tr '\n' ' ')records"
+echo "crashloop: ktx-pipe aborted $(grep -c 'aborted; rewinding' "$work/pipe.log") transactions on errors"
 grep 'ktx-pipe: done' "$work/pipe.log" | tail -1 || true
 pipe_seconds=$(elapsed)
 
