@@ -234,8 +234,10 @@ static void send_to_coordinator(struct ktx__txnmgr *mgr, enum ktx__txnmgr_req re
         err = ktx__txnreq_end_txn(mgr, ktx__txn_sm_state(&mgr->sm) == KTX__TXN_COMMITTING, now);
         break;
     }
-    if (err != 0)
-        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_END_TXN, err, true);
+    if (err != 0) /* not sent (the connection went away): look the coordinator up again */
+        ktx__txnmgr_retry(mgr, req == KTX__TXNR_TXN_OFFSET_COMMIT ? KTX__TXN_REQ_TXN_OFFSET_COMMIT
+                                                                  : KTX__TXN_REQ_END_TXN,
+                          err, true);
 }
 
 /*
