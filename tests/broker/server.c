@@ -609,12 +609,18 @@ static int poll_timeout(const struct server *s, int64_t now)
 }
 
 /* Serves the connections that poll reported (|pfd| holds them from index |base|). */
+/*
+ * Serves the connections polled at |pfd[base..base+n)|: reads and handles every request
+ * first, then writes what was produced to the data directory, then sends the answers. The
+ * order matters: an answer may only leave once what it acknowledges survives the process
+ * being killed (page cache; the broker does not fsync).
+ */
 static void serve_conns(struct server *s, struct pollfd *pfd, size_t base, size_t n)
 {
     int64_t now = mono_ms();
+    bool failed[MAX_CONNS] = {false};
 
-    /* Backwards, so that closing (which moves the last connection) skips nobody. */
-    for (size_t k = n; k-- > 0;) {
+    for (size_t k = 0; k < n; k++) {
         struct conn *conn = s->conns[k];
         int err = 0;
         if (pfd[base + k].revents & (POLLERR | POLLHUP | POLLNVAL))
@@ -622,8 +628,13 @@ static void serve_conns(struct server *s, struct pollfd *pfd, size_t base, size_
         if (!err && ((pfd[base + k].revents & POLLIN) ||
                      (conn->tls && kb_tls_wants_write(conn->tls) && (pfd[base + k].revents & POLLOUT))))
             err = conn_read(s, conn);
-        if (!err)
-            err = conn_write(conn, now);
+        failed[k] = err != 0;
+    }
+    persist(s);
+    /* Backwards, so that closing (which moves the last connection) skips nobody. */
+    for (size_t k = n; k-- > 0;) {
+        struct conn *conn = s->conns[k];
+        int err = failed[k] ? KTX_ERR_TRANSPORT : conn_write(conn, now);
         if (!err && conn->sasl && kb_sasl_conn_failed(conn->sasl) && !conn->head)
             err = KTX_ERR_AUTH; /* the failure was answered: close, as Kafka does */
         if (err)
