@@ -30,7 +30,7 @@ bootstrap=""
 topic=""
 txn_records=1000
 seed=""
-delays="300:2500"
+delays="100:1000"
 builddir=${KTX_BUILDDIR:-$KTX_TOP/build/default}
 injects=""
 
@@ -57,7 +57,7 @@ while [ $# -gt 0 ]; do
     esac
     shift 2
 done
-case "$records$kills$txn_records" in *[!0-9]*) usage ;; esac
+case "$records$kills$txn_records$seed${delays%%:*}${delays##*:}" in *[!0-9]*) usage ;; esac
 [ -n "$seed" ] || seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 delay_min=${delays%%:*}
 delay_max=${delays##*:}
@@ -146,11 +146,14 @@ echo "crashloop: $records records, $kills kills, $txn_records records per transa
     "seed $seed, delays $delay_min..$delay_max ms"
 
 # ---- the crash loop ----
-# delay K: the K-th random delay in seconds (seeded), within delay_min..delay_max ms.
+# delay K: the K-th random delay in seconds (seeded: Park-Miller steps from seed and K),
+# within delay_min..delay_max ms.
 delay() {
-    awk -v seed="$seed" -v k="$1" -v lo="$delay_min" -v hi="$delay_max" 'BEGIN {
-        srand(seed + 7 * k); r = rand(); r = rand()
-        printf "%.3f", (lo + r * (hi - lo)) / 1000 }'
+    h=$(( (seed % 2147483646 + 1) * ($1 + 1) % 2147483647 ))
+    h=$(( h * 48271 % 2147483647 ))
+    h=$(( h * 48271 % 2147483647 ))
+    ms=$(( delay_min + h % (delay_max - delay_min + 1) ))
+    printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
 
 killed=0
