@@ -9,7 +9,10 @@
  * `BOOTSTRAP host:port[,host:port...]` as its first stdout line (entry k is broker id k; ids
  * start at 1), then answers each stdin line with exactly one line, `OK` or `ERR <reason>`.
  * Commands: `topic NAME PARTITIONS REPLICATION`, `err APIKEY COUNT CODE` (CODE -1 drops the
- * connection), `berr BROKER APIKEY CODE DELAY_MS`, `down BROKER`, `up BROKER`,
+ * connection), `berr BROKER APIKEY CODE DELAY_MS` (CODE -1 drops the connection without
+ * applying the request; with ktx-broker only, CODE -2, in `err` too, applies the request and
+ * then drops the connection without answering, so the client retries something that already
+ * took effect), `down BROKER`, `up BROKER`,
  * `rtt BROKER MS`, `coord txn|group KEY BROKER`, `leader TOPIC PARTITION BROKER`, `quit`.
  * Option: `--brokers N`. tests/cluster/ktx-mock.c lists what the mock cannot do.
  *
