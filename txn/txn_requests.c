@@ -211,15 +211,18 @@ int ktx__txnreq_init_producer_id(struct ktx__txnmgr *mgr, int64_t now)
 
 /* ---- AddPartitionsToTxn: every NEW partition in one request ---- */
 
-/* Groups the ADDING partitions by topic into |t| (each with a partition array with room for
- * every partition); returns the number of topics. */
-static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_to_txn_topic *t)
+/* Groups the ADDING partitions by topic into |t| (room for |parts_len| topics): a first pass
+ * finds each partition's topic (stored in |tix|) and counts the topic's partitions, then each
+ * topic gets its slice of |flat| (room for |parts_len| indexes) and a second pass fills the
+ * slices. Returns the number of topics. */
+static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_to_txn_topic *t,
+                            int32_t *flat, int32_t *tix)
 {
     int32_t n = 0;
+    size_t off = 0;
 
     for (size_t i = 0; i < mgr->parts_len; i++) {
-        const struct ktx__acc_part *p = mgr->parts[i].part;
-        const char *topic = ktx__acc_part_topic(p);
+        const char *topic = ktx__acc_part_topic(mgr->parts[i].part);
         int32_t j;
 
         if (mgr->parts[i].state != KTX__TXNP_ADDING)
@@ -228,29 +231,41 @@ static int32_t build_topics(struct ktx__txnmgr *mgr, struct ktx__add_partitions_
             ;
         if (j == n)
             t[n++].name = ktx__str_c(topic);
-        t[j].partitions[t[j].partition_count++] = ktx__acc_part_partition(p);
+        tix[i] = j;
+        t[j].partition_count++;
+    }
+    for (int32_t j = 0; j < n; j++) {
+        t[j].partitions = flat + off;
+        off += (size_t)t[j].partition_count;
+        t[j].partition_count = 0;
+    }
+    for (size_t i = 0; i < mgr->parts_len; i++) {
+        struct ktx__add_partitions_to_txn_topic *tt;
+
+        if (mgr->parts[i].state != KTX__TXNP_ADDING)
+            continue;
+        tt = &t[tix[i]];
+        tt->partitions[tt->partition_count++] = ktx__acc_part_partition(mgr->parts[i].part);
     }
     return n;
 }
 
 /* ktx__conn_encode_fn of AddPartitionsToTxn: every ADDING partition, grouped by topic.
- * The grouping uses a |parts_len| x |parts_len| index scratch (freed before returning). */
+ * The grouping uses scratch linear in |parts_len| (freed before returning). */
 static int encode_add_parts(struct ktx__writer *w, int16_t ver, void *opaque)
 {
     struct ktx__txnmgr *mgr = opaque;
     struct ktx__add_partitions_to_txn_req req = {ktx__str_c(mgr->transactional_id),
                                                  mgr->idem->producer_id,
                                                  mgr->idem->producer_epoch, NULL, 0};
-    struct ktx__add_partitions_to_txn_topic *topics = calloc(mgr->parts_len, sizeof(*topics));
-    int32_t *idx = calloc(mgr->parts_len * mgr->parts_len + 1, sizeof(*idx));
+    struct ktx__add_partitions_to_txn_topic *topics = calloc(mgr->parts_len + 1, sizeof(*topics));
+    int32_t *idx = calloc(2 * mgr->parts_len + 1, sizeof(*idx));
     int err = KTX_ERR_NO_MEMORY;
 
     mgr->req_version = ver;
     if (topics && idx) {
-        for (size_t i = 0; i < mgr->parts_len; i++)
-            topics[i].partitions = idx + i * mgr->parts_len;
         req.topics = topics;
-        req.topic_count = build_topics(mgr, topics);
+        req.topic_count = build_topics(mgr, topics, idx, idx + mgr->parts_len);
         err = ktx__proto_add_partitions_to_txn_req_encode(w, ver, &req);
     }
     free(idx);
