@@ -754,13 +754,30 @@ START_TEST(test_transactional_producer_makes_auth_failure_fatal)
     ktx_producer_t *producer;
     ktx_record_t rec;
     ktx_error_t *err;
+    int64_t t0, elapsed;
 
     memset(&cap, 0, sizeof(cap));
     producer = new_producer(c, &cap, props);
-    /* ktx_init_transactions() cannot complete (today it times out: the transaction
-     * manager does not yet look at the sender's fatal state); the producer is fatal. */
-    err = ktx_init_transactions(producer, 3000);
+    /* The refused credentials make the producer fatal: ktx_init_transactions() finishes
+     * promptly with that fatal _AUTH error instead of waiting for its timeout. */
+    t0 = ktx_test_now_ms();
+    err = ktx_init_transactions(producer, 30000);
+    elapsed = ktx_test_now_ms() - t0;
     ck_assert_ptr_nonnull(err);
+    ck_assert_msg(ktx_error_code(err) == KTX_ERR_AUTH && ktx_error_is_fatal(err), "%s: %s",
+                  ktx_error_name(err), ktx_error_message(err));
+    ck_assert_msg(elapsed < 10000, "ktx_init_transactions took %lld ms", (long long)elapsed);
+    ktx_error_destroy(err);
+    /* The operation finished: calling it again (resuming) gives the same error at once. */
+    t0 = ktx_test_now_ms();
+    err = ktx_init_transactions(producer, 30000);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_AUTH);
+    ck_assert_int_lt(ktx_test_now_ms() - t0, 1000);
+    ktx_error_destroy(err);
+    err = ktx_begin_transaction(producer);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_AUTH);
     ktx_error_destroy(err);
     memset(&rec, 0, sizeof(rec));
     rec.topic = TOPIC;
