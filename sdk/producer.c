@@ -92,8 +92,10 @@ static void on_auth_error(struct ktx__conn *conn, int code, const char *msg, voi
         ktx__sender_set_fatal(p->sender, KTX_ERR_AUTH);
 }
 
-/* Creates the modules of |p| from p->v. Returns 0 or an error code. */
-static int create_modules(ktx_producer_t *p)
+/* Creates the modules of |p| from p->v. Returns 0 or an error code; for a net that cannot
+ * be created (e.g. a TLS file that does not load) the reason is written to |errbuf|
+ * (|errsize| bytes). */
+static int create_modules(ktx_producer_t *p, char *errbuf, size_t errsize)
 {
     struct ktx__acc_conf ac;
     struct ktx__metadata_conf mc = {p->v.metadata_max_age_ms, p->v.retry_backoff_ms,
@@ -117,6 +119,8 @@ static int create_modules(ktx_producer_t *p)
     nc.conn.security = &p->v;
     nc.conn.on_auth_error = on_auth_error;
     nc.conn.auth_opaque = p;
+    nc.errbuf = errbuf;
+    nc.errsize = errsize;
     if ((err = ktx__net_new(&p->net, &nc)) != 0)
         return err;
     ktx__sender_conf_init(&sc, &p->v);
@@ -156,7 +160,7 @@ ktx_error_t *ktx_producer_new(ktx_producer_t **out, ktx_conf_t *conf)
     p->dr_cb = ktx__conf_dr_cb(conf, &p->dr_opaque);
     pthread_mutex_init(&p->poll_lock, NULL);
     pthread_mutex_init(&p->close_lock, NULL);
-    if ((err = create_modules(p)) != 0 ||
+    if ((err = create_modules(p, errbuf, sizeof(errbuf))) != 0 ||
         (err = ktx__persist_attach(p->sender, &p->v, errbuf, sizeof(errbuf))) != 0 ||
         (err = ktx__sender_start(p->sender)) != 0) {
         free_modules(p);

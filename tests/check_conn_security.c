@@ -798,6 +798,57 @@ START_TEST(test_transactional_producer_makes_auth_failure_fatal)
 }
 END_TEST
 
+/* ktx_producer_new() with TLS setting |name| = |value| (over the good client identity) fails
+ * with _BAD_CONFIG; returns a copy of the error message (static buffer). */
+static const char *producer_new_tls_error(const char *name, const char *value)
+{
+    static char msg[1024];
+    ktx_conf_t *conf = ktx_conf_new();
+    ktx_producer_t *producer = NULL;
+    ktx_error_t *err;
+
+    ck_assert_ptr_nonnull(conf);
+    set(conf, "bootstrap.servers", "127.0.0.1:1");
+    set(conf, "security.protocol", "SASL_SSL");
+    set(conf, "ssl.ca.location", path("certs/ca.pem"));
+    set(conf, "ssl.certificate.location", path("certs/client.pem"));
+    set(conf, "ssl.key.location", path("certs/client-enc.key"));
+    set(conf, "ssl.key.password", KEY_PASSWORD);
+    set(conf, "sasl.mechanism", "SCRAM-SHA-512");
+    set(conf, "sasl.username", USER);
+    set(conf, "sasl.password", PASSWORD);
+    set(conf, name, value);
+    err = ktx_producer_new(&producer, conf);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_ptr_null(producer);
+    ck_assert_msg(ktx_error_code(err) == KTX_ERR_BAD_CONFIG, "%s: %s", ktx_error_name(err),
+                  ktx_error_message(err));
+    snprintf(msg, sizeof(msg), "%s", ktx_error_message(err));
+    ktx_error_destroy(err);
+    ktx_conf_destroy(conf);
+    ck_assert_ptr_null(strstr(msg, PASSWORD));
+    ck_assert_ptr_null(strstr(msg, KEY_PASSWORD));
+    return msg;
+}
+
+START_TEST(test_producer_new_names_the_unusable_tls_file_and_the_reason)
+{
+    const char *missing = path("certs/no-such-ca.pem");
+    const char *msg = producer_new_tls_error("ssl.ca.location", missing);
+
+    ck_assert_msg(strstr(msg, missing) != NULL, "message: %s", msg);
+    ck_assert_msg(strstr(msg, "ssl.ca.location") != NULL, "message: %s", msg);
+    /* A key that does not belong to the certificate: OpenSSL's reason is in the message. */
+    msg = producer_new_tls_error("ssl.key.location", path("certs/server.key"));
+    ck_assert_msg(strstr(msg, "ssl.key") != NULL || strstr(msg, "server.key") != NULL,
+                  "message: %s", msg);
+    ck_assert_msg(strstr(msg, "key values mismatch") != NULL ||
+                      strstr(msg, "private key does not match") != NULL ||
+                      strstr(msg, "mismatch") != NULL,
+                  "message: %s", msg);
+}
+END_TEST
+
 Suite *conn_security_suite(void);
 
 Suite *conn_security_suite(void)
@@ -829,6 +880,7 @@ Suite *conn_security_suite(void)
     tcase_add_test(producer, test_producer_wrong_password_logs_error_without_secrets);
     tcase_add_test(producer, test_producer_commits_a_transaction_over_sasl_ssl);
     tcase_add_test(producer, test_transactional_producer_makes_auth_failure_fatal);
+    tcase_add_test(producer, test_producer_new_names_the_unusable_tls_file_and_the_reason);
     suite_add_tcase(s, tls);
     suite_add_tcase(s, sasl);
     suite_add_tcase(s, producer);
