@@ -330,6 +330,38 @@ START_TEST(test_injected_error_gives_the_tables_class)
 }
 END_TEST
 
+/* Regression (ktx-perf --mode transactional, intermittent OUT_OF_ORDER_SEQUENCE_NUMBER at
+ * commit): several single-batch Produce requests of one partition are in flight (linger 0,
+ * small batches, a slow leader) and the first fails retriably (NOT_LEADER_OR_FOLLOWER). The
+ * broker answers the batches behind it OUT_OF_ORDER_SEQUENCE_NUMBER: that only means an
+ * earlier batch is being retried, so they are retried too and the commit succeeds. */
+START_TEST(test_out_of_order_behind_a_retried_batch_is_retried_and_commits)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "t", 1);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    const char *props[] = {"transactional.id", "tid-ooo", "transaction.timeout.ms", "10000",
+                           "linger.ms", "0", "batch.size", "200",
+                           "max.in.flight.requests.per.connection", "5", NULL};
+    struct integ_run run;
+    ktx_producer_t *p;
+
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 200, 11, 60, INTEG_ROUND_ROBIN);
+    p = integ_producer(&run, bs, props);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(one_txn(p, &run, 0, 20), "a first transaction");
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "leader t 0 1"), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "rtt 1 150"), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "err 0 1 6"), 0);
+    integ_ok(one_txn(p, &run, 20, 180), "the transaction with a retried batch");
+    ck_assert_uint_eq(committed_count(bs, "t"), 200);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 /* Reads the committed offset of |group| |topic| [0] with OffsetFetch v7 require_stable from
  * broker 1 (the group coordinator). Returns the offset, -1 when none. */
 static int64_t fetch_offset(struct ktx_test_cluster *c, const char *group, const char *topic,
@@ -594,6 +626,7 @@ Suite *txn_broker_suite(void)
     tcase_add_test(tc, test_close_aborts_the_open_transaction);
     tcase_add_loop_test(tc, test_injected_error_gives_the_tables_class, 0,
                         (int)(sizeof(inject_cases) / sizeof(inject_cases[0])));
+    tcase_add_test(tc, test_out_of_order_behind_a_retried_batch_is_retried_and_commits);
     tcase_add_test(tc, test_sent_offsets_are_visible_only_after_commit);
     tcase_add_test(tc, test_timed_out_calls_resume_with_the_real_result);
     tcase_add_test(tc, test_coordinator_moving_mid_commit_is_followed);

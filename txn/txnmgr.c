@@ -108,6 +108,22 @@ static bool assign(void *opaque, const struct ktx__batch *batch, int64_t *produc
     return r;
 }
 
+/* True when an OUT_OF_ORDER_SEQUENCE_NUMBER answer for |batch| only means that an earlier
+ * batch of its partition failed and is being retried (as Kafka's TransactionManager
+ * canRetry): the batch is current, its partition has no unresolved sequence and it is not
+ * next in line. Such a batch is retried as is instead of aborting the transaction. */
+static bool out_of_order_behind_a_retry(struct ktx__idem *idem, const struct ktx__batch *batch,
+                                        const struct ktx__produce_outcome *out)
+{
+    struct ktx__idem_part *p;
+
+    if (out->err != KTX_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER || !out->can_retry ||
+        !ktx__seq_is_current(idem, batch))
+        return false;
+    p = ktx__seq_part(idem, batch->part);
+    return p && !p->unresolved && !ktx__seq_is_next(idem, batch);
+}
+
 /* The produce_result hook: the PRODUCE_TXN rows of the table. A batch that failed for good
  * makes the transaction abortable (KIP-588: a produce INVALID_PRODUCER_EPOCH too). */
 static enum ktx__produce_verdict produce_result(void *opaque, struct ktx__sender *sender,
@@ -134,6 +150,10 @@ static enum ktx__produce_verdict produce_result(void *opaque, struct ktx__sender
         out->can_retry) {
         ktx_error_destroy(err);
         return action == KTX__TXN_ACT_RETRY ? KTX__PV_RETRY : KTX__PV_RETRY_REFRESH;
+    }
+    if (out_of_order_behind_a_retry(idem, batch, out)) {
+        ktx_error_destroy(err);
+        return KTX__PV_RETRY;
     }
     ktx__sender_log(idem->sender, KTX_LOG_WARNING, "txn", "%s [%d] epoch %d seq %d: %s -> %s",
                     batch->topic, (int)batch->partition, (int)batch->producer_epoch,
