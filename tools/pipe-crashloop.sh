@@ -17,9 +17,10 @@
 #
 # With -b, TOPIC (default: a new name per run) must exist or be auto-created by the cluster,
 # and should be empty: records of earlier runs would count as unexpected.
-# --inject sends a control line to the embedded ktx-broker once the topic exists (e.g.
-# 'err 0 2 29': the next two Produce requests fail with TOPIC_AUTHORIZATION_FAILED, which
-# makes ktx-pipe abort and resend those transactions); several may be given.
+# --inject sends a control line to the embedded ktx-broker just before the last run of
+# ktx-pipe starts, the one that is not killed (e.g. 'err 0 2 29': its first two Produce
+# requests fail with TOPIC_AUTHORIZATION_FAILED, which makes ktx-pipe abort and resend
+# those transactions); several may be given.
 # Binaries come from --builddir (default $KTX_BUILDDIR, else build/default in the tree).
 set -eu
 
@@ -131,11 +132,6 @@ if [ -z "$bootstrap" ]; then
     done
     bootstrap=$(head -1 "$work/broker.out" | cut -d' ' -f2)
     ctl topic "$topic" 6 3
-    while IFS= read -r control; do
-        [ -z "$control" ] || { ctl "$control"; echo "crashloop: injected '$control'"; }
-    done <<EOF
-$injects
-EOF
     echo "crashloop: ktx-broker (3 brokers, data dir) at $bootstrap, topic $topic (6 partitions)"
 else
     [ -z "$injects" ] || { echo "crashloop: --inject needs the embedded broker" >&2; exit 2; }
@@ -156,10 +152,23 @@ delay() {
     printf '%d.%03d' $((ms / 1000)) $((ms % 1000))
 }
 
+# inject: sends the --inject control lines to the embedded broker (once).
+inject() {
+    while IFS= read -r control; do
+        [ -z "$control" ] || { ctl "$control"; echo "crashloop: injected '$control'"; }
+    done <<EOF
+$injects
+EOF
+    injects=""
+}
+
 killed=0
 restarts=0
 status=1
 while :; do
+    # The faults hit the last run, the one that is never killed, so that what they cause
+    # (an abort and a rewind) is certain to happen and to be counted.
+    [ "$killed" -lt "$kills" ] || [ -z "$injects" ] || inject
     "$pipe_bin" -b "$bootstrap" -t "$topic" --transactional-id "$txn_id" \
         --txn-records "$txn_records" "$work/input" 2>>"$work/pipe.log" &
     pipe_pid=$!
