@@ -362,6 +362,39 @@ START_TEST(test_out_of_order_behind_a_retried_batch_is_retried_and_commits)
 }
 END_TEST
 
+/* One transaction adds the partitions of two topics in interleaved order (a0 b0 a1 b1 ...):
+ * AddPartitionsToTxn groups them by topic (linear scratch) and every record commits. */
+START_TEST(test_interleaved_topics_are_added_grouped_and_commit)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 3, NULL, "ta", 4);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    struct integ_run a, b;
+    ktx_producer_t *p;
+
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic tb 3 1"), 0);
+    integ_run_init(&a, "ta", 4);
+    integ_run_init(&b, "tb", 3);
+    integ_gen(&a, 40, 3, 30, INTEG_ROUND_ROBIN);
+    integ_gen(&b, 30, 5, 30, INTEG_ROUND_ROBIN);
+    p = txn_producer(&a, bs, "tid-interleave", NULL, NULL);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(ktx_begin_transaction(p), "begin");
+    for (size_t i = 0; i < 30; i++) {
+        integ_send(p, &a, i, i + 1);
+        integ_send(p, &b, i, i + 1);
+    }
+    integ_send(p, &a, 30, 40);
+    integ_ok(ktx_commit_transaction(p, T_MS), "commit");
+    ck_assert_uint_eq(committed_count(bs, "ta"), 40);
+    ck_assert_uint_eq(committed_count(bs, "tb"), 30);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&a);
+    integ_run_free(&b);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 /* Reads the committed offset of |group| |topic| [0] with OffsetFetch v7 require_stable from
  * broker 1 (the group coordinator). Returns the offset, -1 when none. */
 static int64_t fetch_offset(struct ktx_test_cluster *c, const char *group, const char *topic,
@@ -627,6 +660,7 @@ Suite *txn_broker_suite(void)
     tcase_add_loop_test(tc, test_injected_error_gives_the_tables_class, 0,
                         (int)(sizeof(inject_cases) / sizeof(inject_cases[0])));
     tcase_add_test(tc, test_out_of_order_behind_a_retried_batch_is_retried_and_commits);
+    tcase_add_test(tc, test_interleaved_topics_are_added_grouped_and_commit);
     tcase_add_test(tc, test_sent_offsets_are_visible_only_after_commit);
     tcase_add_test(tc, test_timed_out_calls_resume_with_the_real_result);
     tcase_add_test(tc, test_coordinator_moving_mid_commit_is_followed);
