@@ -54,6 +54,14 @@ struct ktx__seam_hooks {
     bool (*assign)(void *opaque, const struct ktx__batch *batch, int64_t *producer_id,
                    int16_t *producer_epoch, int32_t *base_sequence, bool *transactional);
     /*
+     * Called once per send_producer_data() turn with the |count| (> 0) batches drained in
+     * that turn (sealed and stamped, borrowed), before any of them is sent: the place where
+     * the journal writes them durably. Returns 0, or an error code: the batches are then
+     * failed with it and not sent.
+     */
+    int (*drained)(void *opaque, struct ktx__sender *sender, struct ktx__batch *const *batches,
+                   size_t count);
+    /*
      * The first word of each run_once() turn, at |now|. May send the layer's own requests
      * through the verbs below. Lowers |*timeout_ms| to when it wants to run again.
      * Returns true when produce data must not be sent this turn (the sender then only

@@ -378,30 +378,48 @@ static size_t ready_node_parts(struct ktx__sender *sender, int64_t now, int64_t 
  * number of requests sent. */
 static size_t drain_and_send(struct ktx__sender *sender, size_t n, int64_t now)
 {
-    size_t sent = 0, batches_cap = 0;
+    size_t sent = 0, batches_cap = 0, total = 0, groups = 0;
     struct ktx__batch **batches = NULL;
+    /* Per node: where its batches start in |batches| and how many; all nodes are drained
+     * before anything is sent so that hooks.drained sees the whole turn. */
+    struct { int32_t node; size_t start, count; } *grp = malloc(n * sizeof(*grp));
+    int err = 0;
 
-    for (size_t i = 0; i < n;) {
+    for (size_t i = 0; grp && i < n;) {
         size_t j = i, count = 0, *cursor;
         int32_t node = sender->np[i].node;
 
         while (j < n && sender->np[j].node == node)
             j++;
         if (grow((void **)&sender->parts, &sender->parts_cap, j - i, sizeof(*sender->parts)) ||
-            grow((void **)&batches, &batches_cap, j - i, sizeof(*batches)) ||
+            grow((void **)&batches, &batches_cap, total + (j - i), sizeof(*batches)) ||
             !(cursor = cursor_of(sender, node)))
             break;
         for (size_t k = i; k < j; k++)
             sender->parts[k - i] = sender->np[k].part;
         ktx__accumulator_drain(sender->acc, sender->parts, j - i, cursor,
-                               (size_t)sender->conf.max_request_size, now, batches, j - i,
-                               &count);
+                               (size_t)sender->conf.max_request_size, now, batches + total,
+                               j - i, &count);
         if (count > 0) {
-            send_request(sender, node, batches, count, now);
-            sent++;
+            grp[groups].node = node;
+            grp[groups].start = total;
+            grp[groups++].count = count;
+            total += count;
         }
         i = j;
     }
+    if (total > 0 && sender->hooks.drained)
+        err = sender->hooks.drained(sender->hooks.opaque, sender, batches, total);
+    for (size_t g = 0; g < groups; g++) {
+        if (err != 0) {
+            for (size_t k = 0; k < grp[g].count; k++)
+                ktx__sender_fail_batch(sender, batches[grp[g].start + k], err);
+            continue;
+        }
+        send_request(sender, grp[g].node, batches + grp[g].start, grp[g].count, now);
+        sent++;
+    }
+    free(grp);
     free(batches);
     return sent;
 }

@@ -205,7 +205,7 @@ START_TEST(test_persist_calls_without_state_path_are_state_errors)
 }
 END_TEST
 
-START_TEST(test_persist_journal_is_refused_until_it_exists)
+START_TEST(test_persist_journal_is_refused_for_a_transactional_producer)
 {
     char *dir = make_dir(), path[256];
     ktx_conf_t *conf = ktx_conf_new();
@@ -216,6 +216,7 @@ START_TEST(test_persist_journal_is_refused_until_it_exists)
     ck_assert_ptr_null(ktx_conf_set(conf, "bootstrap.servers", "127.0.0.1:1"));
     ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
     ck_assert_ptr_null(ktx_conf_set(conf, "state.journal", "true"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "transactional.id", "tx"));
     err = ktx_producer_new(&producer, conf);
     ck_assert_ptr_null(producer);
     ck_assert_int_eq(ktx_error_code(err), KTX_ERR_UNSUPPORTED);
@@ -471,7 +472,7 @@ static Suite *persist_suite(void)
     tcase_add_test(tc, test_persist_read_only_directory_fails_at_producer_new);
     tcase_add_test(tc, test_persist_checkpoint_is_in_the_next_runs_restart_report);
     tcase_add_test(tc, test_persist_calls_without_state_path_are_state_errors);
-    tcase_add_test(tc, test_persist_journal_is_refused_until_it_exists);
+    tcase_add_test(tc, test_persist_journal_is_refused_for_a_transactional_producer);
     suite_add_tcase(s, tc);
     tcase_set_timeout(broker, 60);
     tcase_add_test(broker, test_persist_cleanly_closed_producer_continues_id_epoch_and_sequences);

@@ -88,7 +88,8 @@ static int load_seeds(struct ktx__persist *persist)
     if ((err = ktx__store_load_sequences(persist->store, collect_seed, persist)) != 0)
         return err;
     persist->seeds_left = persist->seed_cnt;
-    return ktx__store_reset_sequences(persist->store);
+    /* The journal keeps the rows current while it runs (txn/journal.c). */
+    return persist->journal ? 0 : ktx__store_reset_sequences(persist->store);
 }
 
 /* Seeds |idem| with the persisted identity: after a clean close it continues that id and
@@ -154,18 +155,20 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
 
     if (!v->state_path)
         return 0;
-    if (v->state_journal) {
+    if (v->state_journal && (v->transactional_id || !idem->idempotent)) {
         /* Never pretend a durability that is not there (docs/guarantees.md). */
-        snprintf(errbuf, errlen, "state.journal=true: the durable journal of sealed batches "
-                 "is not implemented yet");
+        snprintf(errbuf, errlen, "state.journal=true: the durable journal needs an idempotent "
+                 "producer without transactional.id");
         return KTX_ERR_UNSUPPORTED;
     }
     if (!(persist = calloc(1, sizeof(*persist))))
         return KTX_ERR_NO_MEMORY;
     pthread_mutex_init(&persist->lock, NULL);
+    persist->journal = v->state_journal;
     err = ktx__store_open(&persist->store, v->state_path, identity_of(v), v->state_sync,
                           errbuf, errlen);
-    if (err == 0 && ((err = load_report(persist)) != 0 || (err = load_seeds(persist)) != 0))
+    if (err == 0 && ((err = load_report(persist)) != 0 || (err = load_seeds(persist)) != 0 ||
+                     (persist->journal && (err = ktx__journal_load(persist)) != 0)))
         snprintf(errbuf, errlen, "%s", ktx__store_errmsg(persist->store));
     if (err != 0) {
         ktx__persist_free(persist);
@@ -263,6 +266,11 @@ static bool persist_run_first(void *opaque, struct ktx__sender *sender, int64_t 
     struct ktx__persist *persist = idem->persist;
 
     ktx__persist_sync_identity(idem);
+    if (persist->journal) {
+        if (ktx__journal_replay(idem, sender, now, timeout_ms))
+            return true;
+        ktx__journal_idle(idem);
+    }
     if (idem->txn)
         sync_txn(idem, persist);
     if (!persist->next_run_first)
@@ -298,6 +306,18 @@ int ktx__persist_set_pending(struct ktx__persist *persist, const void *position,
     return 0;
 }
 
+/* The has_pending hook in journal mode: the close waits for the previous run's journal to
+ * be re-sent (unless the producer is fatal). */
+static bool persist_has_pending(void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+
+    if (persist->replay_done < persist->replay_cnt && !ktx__sender_fatal(idem->sender))
+        return true;
+    return persist->next_has_pending && persist->next_has_pending(opaque);
+}
+
 int ktx__persist_attach(struct ktx__sender *sender, const struct ktx__conf_values *v,
                         char *errbuf, size_t errlen)
 {
@@ -315,6 +335,15 @@ int ktx__persist_attach(struct ktx__sender *sender, const struct ktx__conf_value
     idem->persist->next_destroy = hooks.destroy;
     if (hooks.assign)
         hooks.assign = persist_assign;
+    if (idem->persist->journal) {
+        idem->persist->next_may_drain = hooks.may_drain;
+        idem->persist->next_produce_result = hooks.produce_result;
+        hooks.may_drain = ktx__journal_may_drain;
+        hooks.produce_result = ktx__journal_produce_result;
+        hooks.drained = ktx__journal_drained;
+        idem->persist->next_has_pending = hooks.has_pending;
+        hooks.has_pending = persist_has_pending;
+    }
     hooks.run_first = persist_run_first;
     hooks.destroy = persist_destroy;
     ktx__sender_set_hooks(sender, &hooks);
@@ -330,7 +359,8 @@ static int save_identity(struct ktx__persist *persist, const struct ktx__idem *i
     if ((err = ktx__store_txn_begin(persist->store)) != 0)
         return err;
     if ((err = ktx__store_save_producer(persist->store, &rec)) != 0 ||
-        (err = ktx__store_reset_sequences(persist->store)) != 0) {
+        (err = ktx__store_reset_sequences(persist->store)) != 0 ||
+        (persist->journal && (err = ktx__store_journal_discard(persist->store, NULL, 0)) != 0)) {
         ktx__store_txn_rollback(persist->store);
         return err;
     }
@@ -377,6 +407,7 @@ void ktx__persist_sync_identity(struct ktx__idem *idem)
     persist->seen_bumps = idem->epoch_bumps;
     err = persist->store_err ? persist->store_err : save_identity(persist, idem);
     if (err == 0) {
+        ktx__journal_discard(persist);
         persist->saved_id = idem->producer_id;
         persist->saved_epoch = idem->producer_epoch;
     } else if (!persist->store_err) {
@@ -445,12 +476,34 @@ static int save_sequences(struct ktx__persist *persist, const struct ktx__idem *
     return ktx__store_txn_commit(persist->store);
 }
 
+/* Deletes this run's acknowledged journal entries (one commit) at close. */
+static int flush_journal_acks(struct ktx__persist *persist)
+{
+    int err = ktx__store_txn_begin(persist->store);
+
+    for (size_t i = 0; err == 0 && i < persist->live_cnt; i++) {
+        const struct ktx__journal_entry *e = &persist->live[i];
+
+        if (e->acked)
+            err = ktx__store_journal_ack(persist->store, e->topic, e->partition,
+                                         e->producer_id, e->producer_epoch, e->base_sequence);
+    }
+    if (err != 0) {
+        ktx__store_txn_rollback(persist->store);
+        return err;
+    }
+    return ktx__store_txn_commit(persist->store);
+}
+
 void ktx__persist_close(struct ktx__idem *idem)
 {
     struct ktx__persist *persist = idem->persist;
 
     if (!persist)
         return;
+    if (persist->journal && !persist->store_err && flush_journal_acks(persist) != 0)
+        ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "deleting acknowledged batches: %s",
+                        ktx__store_errmsg(persist->store));
     if (ended_cleanly(idem, persist) && save_sequences(persist, idem) != 0)
         ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "saving the sequences: %s",
                         ktx__store_errmsg(persist->store));
@@ -466,6 +519,7 @@ void ktx__persist_free(struct ktx__persist *persist)
     for (size_t i = 0; i < persist->seed_cnt; i++)
         free(persist->seeds[i].topic);
     free(persist->seeds);
+    ktx__journal_free(persist);
     free(persist->pending_position);
     free(persist->report.position);
     pthread_mutex_destroy(&persist->lock);

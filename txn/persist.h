@@ -42,6 +42,20 @@ struct ktx__persist_seed {
     bool applied;                   /* handed to the idempotence layer (or dropped) */
 };
 
+/* A batch in the journal: in memory, the previous run's batches to re-send (with their
+ * bytes) and this run's journaled batches not yet deleted (without bytes). */
+struct ktx__journal_entry {
+    char *topic;                    /* owned */
+    int32_t partition;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;
+    int32_t record_count;
+    uint8_t *bytes;                 /* owned; NULL for this run's entries */
+    size_t len;
+    bool acked;                     /* acknowledged; deleted at the next group commit */
+};
+
 /* The persisted state of one producer. */
 struct ktx__persist {
     pthread_mutex_t lock;           /* guards everything below */
@@ -71,7 +85,64 @@ struct ktx__persist {
                                        the COMMITTED state; owned */
     size_t pending_len;
     bool pending_set;
+    /* The durable journal (state.journal=true, txn/journal.c). */
+    bool journal;
+    struct ktx__journal_entry *live; /* this run's journaled batches; owned */
+    size_t live_cnt, live_cap;
+    struct ktx__journal_entry *replay; /* the previous run's journal, re-sent first; owned */
+    size_t replay_cnt, replay_cap;
+    size_t replay_done;             /* entries of |replay| acknowledged */
+    bool replay_in_flight;
+    int16_t replay_version;         /* Produce version of the replay request in flight */
+    int replay_attempts;
+    bool replay_logged;
+    int64_t replay_next_ms;
+    bool (*next_may_drain)(void *opaque, const struct ktx__batch *batch);
+    bool (*next_has_pending)(void *opaque);
+    enum ktx__produce_verdict (*next_produce_result)(void *opaque, struct ktx__sender *sender,
+                                                     const struct ktx__batch *batch,
+                                                     const struct ktx__produce_outcome *out,
+                                                     int *final_err);
 };
+
+/* ---- journal.c ---- */
+
+/* Loads the previous run's journal into |persist->replay|. Returns 0, KTX_ERR_NO_MEMORY or
+ * KTX_ERR_STORE. Thread: the creator. */
+int ktx__journal_load(struct ktx__persist *persist);
+
+/* The may_drain hook in journal mode (|opaque| is the idempotence layer): nothing new while
+ * the previous run's journal is re-sent, at most KTX__STORE_JOURNAL_MAX_PER_PARTITION
+ * journaled batches per partition. */
+bool ktx__journal_may_drain(void *opaque, const struct ktx__batch *batch);
+
+/* The drained hook: journals |batches| (|count|, borrowed) with the acknowledgements and a
+ * waiting checkpoint in one store transaction. Returns 0 or KTX_ERR_STORE (the producer is
+ * then fatal and the batches must not be sent). */
+int ktx__journal_drained(void *opaque, struct ktx__sender *sender,
+                         struct ktx__batch *const *batches, size_t count);
+
+/* The produce_result hook in journal mode: wraps the next one and marks a completed batch
+ * acknowledged. */
+enum ktx__produce_verdict ktx__journal_produce_result(void *opaque, struct ktx__sender *sender,
+                                                      const struct ktx__batch *batch,
+                                                      const struct ktx__produce_outcome *out,
+                                                      int *final_err);
+
+/* At the start of a turn: commits acknowledgements and a waiting checkpoint when nothing is
+ * left to drain (so that an idle producer still deletes acknowledged batches). */
+void ktx__journal_idle(struct ktx__idem *idem);
+
+/* Re-sends the previous run's journal, one batch at a time, to the partition leaders.
+ * Returns true while it is not finished (no new data may be sent). Thread: sender. */
+bool ktx__journal_replay(struct ktx__idem *idem, struct ktx__sender *sender, int64_t now,
+                         int64_t *timeout_ms);
+
+/* Forgets this run's journaled batches in memory (after the store's journal was cleared). */
+void ktx__journal_discard(struct ktx__persist *persist);
+
+/* Frees the journal's memory. */
+void ktx__journal_free(struct ktx__persist *persist);
 
 /*
  * Opens the state store for the producer whose idempotence layer is |idem| (borrowed; the
@@ -81,8 +152,8 @@ struct ktx__persist {
  * id asks the broker to bump that id's epoch instead of taking a new id.
  * On failure writes a message naming the file to |errbuf| (|errlen| bytes).
  * Thread: the creator, before the sender starts.
- * Returns 0, KTX_ERR_NO_MEMORY, KTX_ERR_UNSUPPORTED (state.journal=true: the journal is not
- * implemented yet) or KTX_ERR_STORE (lock held elsewhere, corrupt file, read-only
+ * Returns 0, KTX_ERR_NO_MEMORY, KTX_ERR_UNSUPPORTED (state.journal=true with a
+ * transactional.id or without idempotence) or KTX_ERR_STORE (lock held elsewhere, corrupt file, read-only
  * directory...).
  */
 int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, char *errbuf,

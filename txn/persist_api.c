@@ -39,8 +39,10 @@ ktx_error_t *ktx_checkpoint(ktx_producer_t *producer, const void *position, size
                               "ktx_checkpoint: %zu bytes is over the 64 KiB limit", len);
     if (!(persist = persist_of(producer)))
         return ktx__error_new(KTX_ERR_STATE, 0, "ktx_checkpoint: state.path is not set");
-    if (producer->v.transactional_id) {
-        /* Written with the COMMITTED state of the transaction (txn/persist.c). */
+    if (producer->v.transactional_id || persist->journal) {
+        /* Transactional: written with the COMMITTED state (txn/persist.c). Journal: written
+         * with the journal appends once the records sent before it are journaled
+         * (txn/journal.c). */
         if ((err = ktx__persist_set_pending(persist, position, len)) != 0)
             return ktx__error_new(err, 0, "ktx_checkpoint: out of memory");
         return NULL;

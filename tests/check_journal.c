@@ -1,0 +1,176 @@
+/*
+ * The durable journal (state.journal=true, txn/journal.c) against ktx-broker, which
+ * enforces sequences: a producer killed with SIGKILL while it sends leaves its sealed
+ * batches in the state file; the next run resumes the same producer id and epoch, re-sends
+ * exactly those bytes first, and the topic then holds every journaled record exactly once,
+ * in order per partition.
+ */
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check_util.h"
+#include "cluster.h"
+#include "kafkatx.h"
+#include "store.h"
+#include "verify.h"
+
+#define JOURNAL_PARTITIONS 2
+
+/* Prints the client log when KTX_TEST_LOG is set (for debugging a failing test). */
+static void print_log(int level, const char *facility, const char *message, void *opaque)
+{
+    (void)opaque;
+    fprintf(stderr, "log %d %s: %s\n", level, facility, message);
+}
+
+/* Creates a durable idempotent producer with state file |path| against |bootstrap|. */
+static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
+{
+    ktx_conf_t *conf = ktx_conf_new();
+    ktx_producer_t *producer = NULL;
+    ktx_error_t *err;
+
+    ck_assert_ptr_null(ktx_conf_set(conf, "bootstrap.servers", bootstrap));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.producer.name", "app"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.journal", "true"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "linger.ms", "2"));
+    if (getenv("KTX_TEST_LOG"))
+        ktx_conf_set_log_cb(conf, print_log, NULL);
+    if ((err = ktx_producer_new(&producer, conf)) != NULL) {
+        fprintf(stderr, "producer_new: %s\n", ktx_error_message(err));
+        ktx_error_destroy(err);
+        ktx_conf_destroy(conf);
+        return NULL;
+    }
+    return producer;
+}
+
+/* The child: sends "p-i" records to both partitions slowly until it is killed. */
+static void send_until_killed(const char *bootstrap, const char *path)
+{
+    ktx_producer_t *producer = journal_producer(bootstrap, path);
+    int next[JOURNAL_PARTITIONS] = {0};
+
+    if (!producer)
+        _exit(2);
+    for (int i = 0; i < 200000; i++) {
+        int32_t p = i % JOURNAL_PARTITIONS;
+        ktx_record_t rec = {0};
+        char value[32];
+        ktx_error_t *err;
+
+        snprintf(value, sizeof(value), "%d-%d", (int)p, next[p]++);
+        rec.topic = "j";
+        rec.partition = p;
+        rec.value = value;
+        rec.value_len = strlen(value);
+        if ((err = ktx_send(producer, &rec)) != NULL)
+            _exit(3);
+        if (i % 50 == 49)
+            usleep(1000);
+    }
+    _exit(4); /* never reached in time: the parent kills first */
+}
+
+/* Counts the journaled batches of "j" in |path|. */
+static size_t journaled(const char *path)
+{
+    struct ktx__store *store;
+    size_t total = 0, n;
+    char errbuf[256];
+
+    ck_assert_int_eq(ktx__store_open(&store, path, "app", KTX__STATE_SYNC_NORMAL, errbuf,
+                                     sizeof(errbuf)), 0);
+    for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++) {
+        ck_assert_int_eq(ktx__store_journal_count(store, "j", p, &n), 0);
+        total += n;
+    }
+    ktx__store_close(store);
+    return total;
+}
+
+/* Asserts that partition |p| of |t| holds "p-0", "p-1"... with no gap and no duplicate;
+ * returns the count. */
+static size_t assert_prefix(const struct ktx_verify_topic *t, int32_t p)
+{
+    const struct ktx_verify_partition *part = &t->partitions[p];
+
+    for (size_t i = 0; i < part->count; i++) {
+        char want[32];
+
+        snprintf(want, sizeof(want), "%d-%zu", (int)p, i);
+        ck_assert_msg(ktx_verify_bytes_eq(part->records[i].value, part->records[i].value_len,
+                                          want),
+                      "partition %d offset %zu: got %.*s, want %s", (int)p, i,
+                      (int)part->records[i].value_len, (const char *)part->records[i].value,
+                      want);
+    }
+    return part->count;
+}
+
+START_TEST(test_journal_killed_producer_resends_journaled_batches_exactly_once)
+{
+    const char *args[] = {NULL};
+    struct ktx_test_cluster *c;
+    struct ktx_verify_topic t = {0};
+    char dir[] = "/tmp/ktx-journal-XXXXXX", path[256], why[256], cmd[300];
+    ktx_producer_t *producer;
+    ktx_error_t *err;
+    size_t total = 0, left;
+    int status;
+    pid_t pid;
+
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic j 2 1"), 0);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        send_until_killed(ktx_test_cluster_bootstrap(c), path);
+    usleep(700 * 1000);
+    ck_assert_int_eq(kill(pid, SIGKILL), 0);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    left = journaled(path);
+    ck_assert_uint_le(left, 5 * JOURNAL_PARTITIONS);
+
+    /* The next run only re-sends the journal, then closes cleanly. */
+    ck_assert_ptr_nonnull(producer = journal_producer(ktx_test_cluster_bootstrap(c), path));
+    /* A graceful close drains until the replay is over (hooks.has_pending). */
+    err = ktx_close(producer, 20000);
+    ck_assert_msg(err == NULL, "close: %s", ktx_error_message(err));
+    ktx_producer_destroy(producer);
+    ck_assert_uint_eq(journaled(path), 0);
+
+    ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "j", KTX_VERIFY_READ_COMMITTED,
+                                  20000, &t, why, sizeof(why)) == 0, "read: %s", why);
+    for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++)
+        total += assert_prefix(&t, p);
+    ck_assert_uint_gt(total, 0);
+    ktx_verify_topic_free(&t);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+static Suite *journal_suite(void)
+{
+    Suite *s = suite_create("journal");
+    TCase *tc = tcase_create("crash");
+
+    tcase_set_timeout(tc, 90);
+    tcase_add_test(tc, test_journal_killed_producer_resends_journaled_batches_exactly_once);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+KTX_CHECK_MAIN(journal_suite)

@@ -1,0 +1,435 @@
+/*
+ * The durable journal (state.journal=true, docs/guarantees.md): every sealed batch of an
+ * idempotent producer is written to the state store (exact bytes, topic, partition,
+ * producer id, epoch, base sequence, record count) before it is sent, and deleted once the
+ * broker acknowledged it. After a crash the next run resumes the same producer id and epoch
+ * and re-sends the journaled bytes first: the broker deduplicates what had landed and
+ * appends what had not.
+ *
+ * Group commit: the sender calls the drained hook once per turn with every batch drained in
+ * that turn, and one store transaction holds their appends, the acknowledgements seen since
+ * the last commit, the partitions' next sequences and a waiting checkpoint: at most one
+ * SQLite commit (one fsync with state.sync=full) per sender turn, never one per record.
+ *
+ * Thread: sender (hooks) except ktx__journal_set_checkpoint() (application threads). Locks:
+ * |persist->lock| around every store call and the pending checkpoint.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "persist.h"
+#include "proto_produce.h"
+#include "sender_int.h"
+
+/* Re-sending a journaled batch of the previous run gives up after this many failures. */
+#define KTX__JOURNAL_REPLAY_ATTEMPTS 100
+
+/* Frees the entries of |list| (count |cnt|). */
+static void entries_free(struct ktx__journal_entry *list, size_t cnt)
+{
+    for (size_t i = 0; i < cnt; i++) {
+        free(list[i].topic);
+        free(list[i].bytes);
+    }
+    free(list);
+}
+
+/* Appends a copy of |b| (its bytes too when |with_bytes|) to |*list|. Returns 0 or
+ * KTX_ERR_NO_MEMORY. */
+static int entry_add(struct ktx__journal_entry **list, size_t *cnt, size_t *cap,
+                     const struct ktx__store_batch *b, bool with_bytes)
+{
+    struct ktx__journal_entry *e;
+
+    if (*cnt == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 16;
+
+        if (!(e = realloc(*list, ncap * sizeof(*e))))
+            return KTX_ERR_NO_MEMORY;
+        *list = e;
+        *cap = ncap;
+    }
+    e = &(*list)[*cnt];
+    memset(e, 0, sizeof(*e));
+    if (!(e->topic = strdup(b->topic)))
+        return KTX_ERR_NO_MEMORY;
+    if (with_bytes && b->len > 0) {
+        if (!(e->bytes = malloc(b->len))) {
+            free(e->topic);
+            return KTX_ERR_NO_MEMORY;
+        }
+        memcpy(e->bytes, b->bytes, b->len);
+    }
+    e->len = with_bytes ? b->len : 0;
+    e->partition = b->partition;
+    e->producer_id = b->producer_id;
+    e->producer_epoch = b->producer_epoch;
+    e->base_sequence = b->base_sequence;
+    e->record_count = b->record_count;
+    (*cnt)++;
+    return 0;
+}
+
+/* ktx__store_batch_cb: keeps a journaled batch of the previous run for the replay. */
+static int collect_replay(void *opaque, const struct ktx__store_batch *b)
+{
+    struct ktx__persist *persist = opaque;
+
+    return entry_add(&persist->replay, &persist->replay_cnt, &persist->replay_cap, b, true);
+}
+
+int ktx__journal_load(struct ktx__persist *persist)
+{
+    return ktx__store_journal_load(persist->store, collect_replay, persist);
+}
+
+/* Returns the index of the live entry of |b|'s identity and sequence, or -1. */
+static ssize_t find_live(const struct ktx__persist *persist, const struct ktx__batch *b)
+{
+    for (size_t i = 0; i < persist->live_cnt; i++) {
+        const struct ktx__journal_entry *e = &persist->live[i];
+
+        if (e->partition == b->partition && e->base_sequence == b->base_sequence &&
+            e->producer_id == b->producer_id && e->producer_epoch == b->producer_epoch &&
+            strcmp(e->topic, b->topic) == 0)
+            return (ssize_t)i;
+    }
+    return -1;
+}
+
+/* Number of live (journaled, not deleted) entries of |topic| |partition|. */
+static size_t live_count(const struct ktx__persist *persist, const char *topic,
+                         int32_t partition)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < persist->live_cnt; i++)
+        if (persist->live[i].partition == partition &&
+            strcmp(persist->live[i].topic, topic) == 0)
+            n++;
+    return n;
+}
+
+bool ktx__journal_may_drain(void *opaque, const struct ktx__batch *batch)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+
+    if (persist->replay_done < persist->replay_cnt)
+        return false;
+    if (persist->next_may_drain && !persist->next_may_drain(opaque, batch))
+        return false;
+    /* A retry of a journaled batch is already counted; a new batch needs a free slot. */
+    if (batch->stamped && find_live(persist, batch) >= 0)
+        return true;
+    return live_count(persist, batch->topic, batch->partition) <
+           KTX__STORE_JOURNAL_MAX_PER_PARTITION;
+}
+
+/* Deletes the acknowledged live entries from the store and from memory (in the open store
+ * transaction). Returns 0 or the store error. */
+static int flush_acks(struct ktx__persist *persist)
+{
+    size_t k = 0;
+    int err = 0;
+
+    for (size_t i = 0; i < persist->live_cnt; i++) {
+        struct ktx__journal_entry *e = &persist->live[i];
+
+        if (e->acked && err == 0)
+            err = ktx__store_journal_ack(persist->store, e->topic, e->partition,
+                                         e->producer_id, e->producer_epoch, e->base_sequence);
+        if (e->acked && err == 0) {
+            free(e->topic);
+            continue;
+        }
+        persist->live[k++] = *e;
+    }
+    persist->live_cnt = k;
+    return err;
+}
+
+/* Saves the next sequence of |batch|'s partition (all before it are journaled or acked). */
+static int save_next_sequence(struct ktx__persist *persist, struct ktx__idem *idem,
+                              const struct ktx__batch *batch)
+{
+    struct ktx__idem_part *p = ktx__seq_part(idem, batch->part);
+    struct ktx__store_seq seq = {batch->topic, batch->partition, idem->producer_id,
+                                 idem->producer_epoch, 0, -1};
+
+    if (!p)
+        return KTX_ERR_NO_MEMORY;
+    seq.next_sequence = p->next_sequence;
+    seq.last_acked_sequence = p->last_acked_sequence;
+    return ktx__store_save_sequence(persist->store, &seq);
+}
+
+/* Journals the batches of |batches| not journaled yet, in the open store transaction. */
+static int append_batches(struct ktx__persist *persist, struct ktx__idem *idem,
+                          struct ktx__batch *const *batches, size_t count)
+{
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && i < count; i++) {
+        const struct ktx__batch *b = batches[i];
+        struct ktx__store_batch sb = {b->topic, b->partition, b->producer_id,
+                                      b->producer_epoch, b->base_sequence, b->record_count,
+                                      NULL, 0, 0};
+
+        if (b->producer_id < 0 || find_live(persist, b) >= 0)
+            continue;
+        sb.bytes = ktx__batch_bytes(b, &sb.len);
+        if ((err = ktx__store_journal_append(persist->store, &sb)) == 0 &&
+            (err = save_next_sequence(persist, idem, b)) == 0)
+            err = entry_add(&persist->live, &persist->live_cnt, &persist->live_cap, &sb,
+                            false);
+    }
+    return err;
+}
+
+/* Writes the application's waiting checkpoint when every record sent before it is
+ * journaled (nothing is left undrained), in the open store transaction. */
+static int write_checkpoint(struct ktx__persist *persist, struct ktx__idem *idem)
+{
+    int err;
+
+    if (!persist->pending_set || ktx__accumulator_has_undrained(idem->sender->acc))
+        return 0;
+    err = ktx__store_checkpoint_set(persist->store, persist->pending_position,
+                                    persist->pending_len);
+    if (err == 0) {
+        free(persist->pending_position);
+        persist->pending_position = NULL;
+        persist->pending_len = 0;
+        persist->pending_set = false;
+    }
+    return err;
+}
+
+/* One store transaction: acknowledgements, appends of |batches|, checkpoint. */
+static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
+                        struct ktx__batch *const *batches, size_t count)
+{
+    int err;
+
+    if (persist->store_err)
+        return persist->store_err;
+    if ((err = ktx__store_txn_begin(persist->store)) != 0)
+        return err;
+    if ((err = flush_acks(persist)) == 0 &&
+        (err = append_batches(persist, idem, batches, count)) == 0 &&
+        (err = write_checkpoint(persist, idem)) == 0)
+        return ktx__store_txn_commit(persist->store);
+    ktx__store_txn_rollback(persist->store);
+    return err;
+}
+
+/* Records a failed group commit: the producer becomes fatal (KTX_ERR_STORE). */
+static void commit_failed(struct ktx__persist *persist, struct ktx__idem *idem, int err)
+{
+    if (!persist->store_err)
+        persist->store_err = err == KTX_ERR_NO_MEMORY ? err : KTX_ERR_STORE;
+    ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "journal commit: %s",
+                    ktx__store_errmsg(persist->store));
+}
+
+int ktx__journal_drained(void *opaque, struct ktx__sender *sender,
+                         struct ktx__batch *const *batches, size_t count)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+    int err;
+
+    (void)sender;
+    pthread_mutex_lock(&persist->lock);
+    err = group_commit(persist, idem, batches, count);
+    if (err != 0)
+        commit_failed(persist, idem, err);
+    pthread_mutex_unlock(&persist->lock);
+    if (err != 0)
+        ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
+    return err != 0 ? KTX_ERR_STORE : 0;
+}
+
+void ktx__journal_idle(struct ktx__idem *idem)
+{
+    struct ktx__persist *persist = idem->persist;
+    bool acked = false;
+    int err;
+
+    for (size_t i = 0; i < persist->live_cnt && !acked; i++)
+        acked = persist->live[i].acked;
+    if ((!acked && !persist->pending_set) || ktx__accumulator_has_undrained(idem->sender->acc) ||
+        persist->store_err)
+        return;
+    pthread_mutex_lock(&persist->lock);
+    err = group_commit(persist, idem, NULL, 0);
+    if (err != 0)
+        commit_failed(persist, idem, err);
+    pthread_mutex_unlock(&persist->lock);
+    if (err != 0)
+        ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
+}
+
+enum ktx__produce_verdict ktx__journal_produce_result(void *opaque, struct ktx__sender *sender,
+                                                      const struct ktx__batch *batch,
+                                                      const struct ktx__produce_outcome *out,
+                                                      int *final_err)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+    enum ktx__produce_verdict v = persist->next_produce_result(opaque, sender, batch, out,
+                                                               final_err);
+    ssize_t i;
+
+    /* Deleted with the next group commit: a replay of an acknowledged batch is harmless
+     * (the broker deduplicates it), a lost batch is not. */
+    if (v == KTX__PV_COMPLETE && (i = find_live(persist, batch)) >= 0)
+        persist->live[i].acked = true;
+    return v;
+}
+
+void ktx__journal_discard(struct ktx__persist *persist)
+{
+    for (size_t i = 0; i < persist->live_cnt; i++)
+        free(persist->live[i].topic);
+    persist->live_cnt = 0;
+}
+
+/* ---- the replay of the previous run's journal ---- */
+
+/* Encodes the Produce request of the replayed entry |opaque|. */
+static int encode_replay(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+    const struct ktx__journal_entry *e = &persist->replay[persist->replay_done];
+    const struct ktx__sender_conf *v = &idem->sender->conf;
+    int err;
+
+    persist->replay_version = ver;
+    err = ktx__proto_produce_req_begin(w, ver, ktx__str_c(NULL), (int16_t)v->acks,
+                                       (int32_t)v->request_timeout_ms, 1);
+    if (err != 0)
+        return err;
+    ktx__proto_produce_req_topic_begin(w, ver, ktx__str_c(e->topic), 1);
+    ktx__proto_produce_req_partition(w, ver, e->partition,
+                                     (struct ktx__bytes){e->bytes, (int32_t)e->len});
+    ktx__proto_produce_req_topic_end(w, ver);
+    return ktx__proto_produce_req_end(w, ver);
+}
+
+/* The partition error of a decoded replay answer (KTX_ERR_BAD_MSG when absent). */
+static int replay_error(const uint8_t *body, size_t len, int16_t ver)
+{
+    struct ktx__produce_resp resp;
+    struct ktx__arena arena;
+    int err;
+
+    ktx__arena_init(&arena, 0);
+    err = ktx__proto_produce_resp_decode(body, len, ver, &resp, &arena);
+    if (err == 0)
+        err = resp.responses_count == 1 && resp.responses[0].partition_responses_count == 1
+                  ? resp.responses[0].partition_responses[0].error_code
+                  : KTX_ERR_BAD_MSG;
+    ktx__arena_free(&arena);
+    return err;
+}
+
+/* The answer to one replayed batch: the next one, or a retry after a backoff. */
+static void on_replay(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                      void *opaque)
+{
+    struct ktx__idem *idem = opaque;
+    struct ktx__persist *persist = idem->persist;
+    struct ktx__journal_entry *e = &persist->replay[persist->replay_done];
+
+    (void)conn;
+    persist->replay_in_flight = false;
+    if (err == 0)
+        err = body ? replay_error(body, len, persist->replay_version) : 0;
+    if (err == 0 || err == KTX_ERR_DUPLICATE_SEQUENCE_NUMBER) {
+        pthread_mutex_lock(&persist->lock);
+        if (!persist->store_err)
+            err = ktx__store_journal_ack(persist->store, e->topic, e->partition,
+                                         e->producer_id, e->producer_epoch, e->base_sequence);
+        if (err == KTX_ERR_STORE)
+            persist->store_err = KTX_ERR_STORE;
+        pthread_mutex_unlock(&persist->lock);
+        if (err != 0)
+            ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "deleting a re-sent batch: %s",
+                            ktx__store_errmsg(persist->store));
+        persist->replay_done++;
+        persist->replay_attempts = 0;
+        return;
+    }
+    ktx__sender_log(idem->sender, KTX_LOG_WARNING, "persist",
+                    "re-sending the journaled batch of %s [%d] at sequence %d: %s",
+                    e->topic, (int)e->partition, (int)e->base_sequence, ktx_err_name(err));
+    ktx__sender_request_metadata(idem->sender);
+    persist->replay_next_ms = ktx__net_now(ktx__sender_net(idem->sender)) + 100;
+    if (++persist->replay_attempts >= KTX__JOURNAL_REPLAY_ATTEMPTS)
+        ktx__sender_set_fatal(idem->sender, err);
+}
+
+bool ktx__journal_replay(struct ktx__idem *idem, struct ktx__sender *sender, int64_t now,
+                         int64_t *timeout_ms)
+{
+    struct ktx__persist *persist = idem->persist;
+    struct ktx__metadata_partition_info info;
+    struct ktx__conn_req creq = {0};
+    const struct ktx__journal_entry *e;
+
+    if (persist->replay_done >= persist->replay_cnt)
+        return false;
+    if (persist->replay_done == 0 && persist->replay_attempts == 0 && !persist->replay_logged) {
+        persist->replay_logged = true;
+        ktx__sender_log(sender, KTX_LOG_INFO, "persist",
+                        "re-sending %zu journaled batches of the previous run (producer id "
+                        "%lld epoch %d)", persist->replay_cnt,
+                        (long long)persist->replay[0].producer_id,
+                        (int)persist->replay[0].producer_epoch);
+    }
+    if (persist->replay_in_flight)
+        return true;
+    if (persist->store_err)
+        ktx__sender_set_fatal(sender, KTX_ERR_STORE);
+    e = &persist->replay[persist->replay_done];
+    if (now < persist->replay_next_ms) {
+        *timeout_ms = KTX__MIN(*timeout_ms, persist->replay_next_ms - now);
+        return true;
+    }
+    if (ktx__metadata_leader_for(sender->md, e->topic, e->partition, &info) != 0 ||
+        info.leader_id < 0) {
+        ktx__metadata_add_topic(sender->md, e->topic, now);
+        ktx__sender_request_metadata(sender);
+        persist->replay_next_ms = now + 50;
+        *timeout_ms = KTX__MIN(*timeout_ms, 50);
+        return true;
+    }
+    if (!ktx__net_ready(sender->net, info.leader_id, now)) {
+        *timeout_ms = KTX__MIN(*timeout_ms, ktx__net_poll_delay(sender->net, info.leader_id, now));
+        return true;
+    }
+    creq.api_key = KTX__API_PRODUCE;
+    creq.version = -1;
+    creq.encode = encode_replay;
+    creq.encode_opaque = idem;
+    creq.cb = on_replay;
+    creq.opaque = idem;
+    if (ktx__net_send(sender->net, info.leader_id, &creq, now) == 0) {
+        persist->replay_in_flight = true;
+    } else {
+        persist->replay_next_ms = now + 50;
+        *timeout_ms = KTX__MIN(*timeout_ms, 50);
+    }
+    return true;
+}
+
+void ktx__journal_free(struct ktx__persist *persist)
+{
+    ktx__journal_discard(persist);
+    free(persist->live);
+    entries_free(persist->replay, persist->replay_cnt);
+}
