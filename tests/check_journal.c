@@ -55,7 +55,8 @@ static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
 /* The child: sends "p-i" records to both partitions slowly until it is killed; writes one
  * byte to |ready_fd| once the first 500 records were delivered (so that the kill lands
  * while it sends, also under valgrind). */
-static void send_until_killed(const char *bootstrap, const char *path, int ready_fd)
+static void send_until_killed(const char *bootstrap, const char *path, int ready_fd, int run,
+                              int ready_after)
 {
     ktx_producer_t *producer = journal_producer(bootstrap, path);
     int next[JOURNAL_PARTITIONS] = {0};
@@ -68,14 +69,14 @@ static void send_until_killed(const char *bootstrap, const char *path, int ready
         char value[32];
         ktx_error_t *err;
 
-        snprintf(value, sizeof(value), "%d-%d", (int)p, next[p]++);
+        snprintf(value, sizeof(value), "%d-%d-%d", run, (int)p, next[p]++);
         rec.topic = "j";
         rec.partition = p;
         rec.value = value;
         rec.value_len = strlen(value);
         if ((err = ktx_send(producer, &rec)) != NULL)
             _exit(3);
-        if (i == 499 && (ktx_flush(producer, 60000) != NULL || write(ready_fd, "r", 1) != 1))
+        if (i == ready_after - 1 && (ktx_flush(producer, 60000) != NULL || write(ready_fd, "r", 1) != 1))
             _exit(5);
         if (i % 50 == 49)
             usleep(1000);
@@ -100,26 +101,67 @@ static size_t journaled(const char *path)
     return total;
 }
 
-/* Asserts that partition |p| of |t| holds "p-0", "p-1"... with no gap and no duplicate;
+/* Asserts that partition |p| of |t| holds, run after run, "run-p-0", "run-p-1"... with no
+ * gap and no duplicate, and at least |min_per_run| records of each of the |runs| runs;
  * returns the count. */
-static size_t assert_prefix(const struct ktx_verify_topic *t, int32_t p)
+static size_t assert_prefixes(const struct ktx_verify_topic *t, int32_t p, int runs,
+                              int min_per_run)
 {
     const struct ktx_verify_partition *part = &t->partitions[p];
+    int run = 0, next = 0;
 
     for (size_t i = 0; i < part->count; i++) {
-        char want[32];
+        const struct ktx_verify_record *r = &part->records[i];
+        char got[48], want[48];
+        int gr, gp, gi;
 
-        snprintf(want, sizeof(want), "%d-%zu", (int)p, i);
-        ck_assert_msg(ktx_verify_bytes_eq(part->records[i].value, part->records[i].value_len,
-                                          want),
-                      "partition %d offset %zu: got %.*s, want %s", (int)p, i,
-                      (int)part->records[i].value_len, (const char *)part->records[i].value,
-                      want);
+        snprintf(got, sizeof(got), "%.*s", (int)r->value_len, (const char *)r->value);
+        ck_assert_int_eq(sscanf(got, "%d-%d-%d", &gr, &gp, &gi), 3);
+        if (gr != run) {
+            ck_assert_msg(gr > run, "partition %d offset %zu: run %d after run %d", (int)p, i,
+                          gr, run);
+            ck_assert_msg(next >= min_per_run, "partition %d: run %d has %d records", (int)p,
+                          run, next);
+            run = gr;
+            next = 0;
+        }
+        snprintf(want, sizeof(want), "%d-%d-%d", run, (int)p, next++);
+        ck_assert_msg(strcmp(got, want) == 0, "partition %d offset %zu: got %s, want %s",
+                      (int)p, i, got, want);
     }
+    ck_assert_int_eq(run, runs - 1);
+    ck_assert_int_ge(next, min_per_run);
     return part->count;
 }
 
-START_TEST(test_journal_killed_producer_resends_journaled_batches_exactly_once)
+/* Runs |runs| children, each SIGKILLed a seeded random 0-40 ms after |ready_after| records
+ * were delivered, then one run that only replays and closes. */
+static void kill_runs(struct ktx_test_cluster *c, const char *path, int runs, int ready_after,
+                      unsigned seed)
+{
+    for (int run = 0; run < runs; run++) {
+        int fds[2], status;
+        char byte;
+        pid_t pid;
+
+        ck_assert_int_eq(pipe(fds), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+            send_until_killed(ktx_test_cluster_bootstrap(c), path, fds[1], run, ready_after);
+        close(fds[1]);
+        ck_assert_msg(read(fds[0], &byte, 1) == 1, "run %d: the child died early", run);
+        close(fds[0]);
+        usleep((useconds_t)(rand_r(&seed) % 40000));
+        ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_uint_le(journaled(path), 5 * JOURNAL_PARTITIONS);
+    }
+}
+
+/* The whole check: |runs| killed runs, a replaying run, the read-back. */
+static void crash_and_read_back(int runs, int ready_after, unsigned seed)
 {
     const char *args[] = {NULL};
     struct ktx_test_cluster *c;
@@ -127,48 +169,44 @@ START_TEST(test_journal_killed_producer_resends_journaled_batches_exactly_once)
     char dir[] = "/tmp/ktx-journal-XXXXXX", path[256], why[256], cmd[300];
     ktx_producer_t *producer;
     ktx_error_t *err;
-    size_t total = 0, left;
-    int status;
-    pid_t pid;
-    int fds[2];
-    char byte;
+    size_t total = 0;
 
-    ck_assert_int_eq(pipe(fds), 0);
     ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
     ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic j 2 1"), 0);
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof(path), "%s/state.db", dir);
-    pid = fork();
-    ck_assert_int_ge(pid, 0);
-    if (pid == 0)
-        send_until_killed(ktx_test_cluster_bootstrap(c), path, fds[1]);
-    close(fds[1]);
-    ck_assert_int_eq(read(fds[0], &byte, 1), 1);
-    close(fds[0]);
-    usleep(300 * 1000);
-    ck_assert_int_eq(kill(pid, SIGKILL), 0);
-    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-    ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    left = journaled(path);
-    ck_assert_uint_le(left, 5 * JOURNAL_PARTITIONS);
+    kill_runs(c, path, runs, ready_after, seed);
 
-    /* The next run only re-sends the journal, then closes cleanly. */
+    /* The next run only re-sends the journal; a graceful close waits for the replay
+     * (hooks.has_pending). */
     ck_assert_ptr_nonnull(producer = journal_producer(ktx_test_cluster_bootstrap(c), path));
-    /* A graceful close drains until the replay is over (hooks.has_pending). */
     err = ktx_close(producer, 20000);
     ck_assert_msg(err == NULL, "close: %s", ktx_error_message(err));
     ktx_producer_destroy(producer);
     ck_assert_uint_eq(journaled(path), 0);
 
     ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "j", KTX_VERIFY_READ_COMMITTED,
-                                  20000, &t, why, sizeof(why)) == 0, "read: %s", why);
+                                  30000, &t, why, sizeof(why)) == 0, "read: %s", why);
     for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++)
-        total += assert_prefix(&t, p);
-    ck_assert_uint_ge(total, 500);
+        total += assert_prefixes(&t, p, runs, ready_after / JOURNAL_PARTITIONS);
+    ck_assert_uint_ge(total, (size_t)(runs * ready_after));
     ktx_verify_topic_free(&t);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_journal_killed_producer_resends_journaled_batches_exactly_once)
+{
+    crash_and_read_back(1, 500, 1);
+}
+END_TEST
+
+START_TEST(test_journal_crash_loop_50_kills_every_journaled_record_once_in_order)
+{
+    const char *env = getenv("KTX_JOURNAL_CRASH_RUNS");
+
+    crash_and_read_back(env ? atoi(env) : 50, 40, 12345);
 }
 END_TEST
 
@@ -177,8 +215,9 @@ static Suite *journal_suite(void)
     Suite *s = suite_create("journal");
     TCase *tc = tcase_create("crash");
 
-    tcase_set_timeout(tc, 90);
+    tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_journal_killed_producer_resends_journaled_batches_exactly_once);
+    tcase_add_test(tc, test_journal_crash_loop_50_kills_every_journaled_record_once_in_order);
     suite_add_tcase(s, tc);
     return s;
 }
