@@ -621,22 +621,31 @@ static void send_records(ktx_producer_t *producer, const char *prefix, int n, si
     }
 }
 
-/* Reads TOPIC back with kcat over the SASL_SSL listener into |out| (|size| bytes);
- * returns the number of lines. */
-static int read_back(struct ktx_test_cluster *c, const char *isolation, char *out, size_t size)
+/*
+ * Reads TOPIC back with kcat over a listener of |protocol| (SASL with |mechanism|, TLS with
+ * the test CA and the client certificate) into |out| (|size| bytes); returns the number of
+ * lines.
+ */
+static int read_back_as(struct ktx_test_cluster *c, const char *protocol, const char *mechanism,
+                        const char *isolation, char *out, size_t size)
 {
-    char cmd[2048];
+    char cmd[4096], tls[1024] = "", sasl[512] = "";
     size_t len = 0;
     int lines = 0;
     FILE *f;
 
+    if (strstr(protocol, "SSL") != NULL)
+        snprintf(tls, sizeof(tls),
+                 "-X ssl.ca.location=%s -X ssl.certificate.location=%s -X ssl.key.location=%s ",
+                 path("certs/ca.pem"), path("certs/client.pem"), path("certs/client.key"));
+    if (strncmp(protocol, "SASL", 4) == 0)
+        snprintf(sasl, sizeof(sasl),
+                 "-X sasl.mechanisms=%s -X sasl.username=%s -X sasl.password=%s ", mechanism,
+                 USER, PASSWORD);
     snprintf(cmd, sizeof(cmd),
-             "timeout 20 kcat -C -b %s -t %s -e -q -f '%%s\\n' -X security.protocol=SASL_SSL "
-             "-X ssl.ca.location=%s -X ssl.certificate.location=%s -X ssl.key.location=%s "
-             "-X sasl.mechanisms=SCRAM-SHA-256 -X sasl.username=%s "
-             "-X sasl.password=%s -X isolation.level=%s 2>/dev/null",
-             ktx_test_cluster_bootstrap(c), TOPIC, path("certs/ca.pem"),
-             path("certs/client.pem"), path("certs/client.key"), USER, PASSWORD, isolation);
+             "timeout 20 kcat -C -b %s -t %s -e -q -f '%%s\\n' -X security.protocol=%s %s%s"
+             "-X isolation.level=%s 2>/dev/null",
+             ktx_test_cluster_bootstrap(c), TOPIC, protocol, tls, sasl, isolation);
     f = popen(cmd, "r");
     ck_assert_ptr_nonnull(f);
     while (len + 1 < size && fgets(out + len, (int)(size - len), f) != NULL) {
@@ -646,6 +655,12 @@ static int read_back(struct ktx_test_cluster *c, const char *isolation, char *ou
     out[len] = '\0';
     ck_assert_int_eq(pclose(f), 0);
     return lines;
+}
+
+/* Reads TOPIC back with kcat over the SASL_SSL listener (SCRAM-SHA-256). */
+static int read_back(struct ktx_test_cluster *c, const char *isolation, char *out, size_t size)
+{
+    return read_back_as(c, "SASL_SSL", "SCRAM-SHA-256", isolation, out, size);
 }
 
 static void assert_no_secret(const struct capture *cap)
@@ -739,6 +754,87 @@ START_TEST(test_producer_commits_a_transaction_over_sasl_ssl)
     ck_assert_int_eq(read_back(c, "read_committed", out, sizeof(out)), 10);
     ck_assert_ptr_nonnull(strstr(out, "txn-00000-\n"));
     ck_assert_ptr_nonnull(strstr(out, "txn-00009-\n"));
+    assert_no_secret(&cap);
+    ktx_test_cluster_stop(c);
+}
+END_TEST
+
+/* Every listener kind and mechanism a producer must work over. */
+static const struct {
+    const char *protocol;
+    const char *mechanism; /* NULL: no SASL */
+} matrix[] = {
+    {"SSL", NULL},
+    {"SASL_PLAINTEXT", "PLAIN"},
+    {"SASL_PLAINTEXT", "SCRAM-SHA-256"},
+    {"SASL_PLAINTEXT", "SCRAM-SHA-512"},
+    {"SASL_SSL", "PLAIN"},
+    {"SASL_SSL", "SCRAM-SHA-256"},
+};
+
+/*
+ * Over each protocol and mechanism: an idempotent producer delivers records, then a
+ * transactional producer commits one transaction and aborts another; a read_committed kcat
+ * over the same listener reads the delivered and committed records and nothing aborted.
+ */
+START_TEST(test_producer_and_transactions_over_each_protocol_and_mechanism)
+{
+    const char *protocol = matrix[_i].protocol, *mechanism = matrix[_i].mechanism;
+    bool tls = strstr(protocol, "SSL") != NULL;
+    struct ktx_test_cluster *c = start_broker(protocol, tls ? "server" : NULL,
+                                              mechanism ? "PLAIN,SCRAM-SHA-256,SCRAM-SHA-512" : NULL,
+                                              false);
+    /* new_producer() sets up SASL_SSL with SCRAM-SHA-512; override what this row needs. */
+    const char *props[] = {"security.protocol", protocol,
+                           "sasl.mechanism", mechanism,
+                           "sasl.username", mechanism ? USER : NULL,
+                           "sasl.password", mechanism ? PASSWORD : NULL,
+                           "ssl.ca.location", tls ? path("certs/ca.pem") : NULL,
+                           "ssl.certificate.location", tls ? path("certs/client.pem") : NULL,
+                           "ssl.key.location", tls ? path("certs/client-enc.key") : NULL,
+                           "ssl.key.password", tls ? KEY_PASSWORD : NULL,
+                           NULL};
+    const char *txn_props[2 * KTX__ARRAY_LEN(props) + 3];
+    static struct capture cap;
+    static char out[64 * 1024];
+    ktx_producer_t *producer;
+    ktx_error_t *err;
+    size_t n = 0;
+
+    memset(&cap, 0, sizeof(cap));
+    producer = new_producer(c, &cap, props);
+    send_records(producer, "idem", 20, 0);
+    err = ktx_flush(producer, 15000);
+    ck_assert_msg(err == NULL, "%s: %s", protocol, ktx_error_message(err));
+    ck_assert_int_eq(cap.delivered, 20);
+    ktx_producer_destroy(producer);
+
+    for (; props[n] != NULL; n += 2) {
+        txn_props[n] = props[n];
+        txn_props[n + 1] = props[n + 1];
+    }
+    txn_props[n++] = "transactional.id";
+    txn_props[n++] = "sec-matrix";
+    txn_props[n] = NULL;
+    producer = new_producer(c, &cap, txn_props);
+    err = ktx_init_transactions(producer, 15000);
+    ck_assert_msg(err == NULL, "%s: %s", protocol, ktx_error_message(err));
+    ck_assert_ptr_null(ktx_begin_transaction(producer));
+    send_records(producer, "committed", 5, 0);
+    err = ktx_commit_transaction(producer, 15000);
+    ck_assert_msg(err == NULL, "%s: %s", protocol, ktx_error_message(err));
+    ck_assert_ptr_null(ktx_begin_transaction(producer));
+    send_records(producer, "aborted", 5, 0);
+    err = ktx_abort_transaction(producer, 15000);
+    ck_assert_msg(err == NULL, "%s: %s", protocol, ktx_error_message(err));
+    ktx_producer_destroy(producer);
+
+    ck_assert_int_eq(read_back_as(c, protocol, mechanism ? mechanism : "", "read_committed",
+                                  out, sizeof(out)),
+                     25);
+    ck_assert_ptr_nonnull(strstr(out, "idem-00019-\n"));
+    ck_assert_ptr_nonnull(strstr(out, "committed-00004-\n"));
+    ck_assert_ptr_null(strstr(out, "aborted-"));
     assert_no_secret(&cap);
     ktx_test_cluster_stop(c);
 }
@@ -879,6 +975,8 @@ Suite *conn_security_suite(void)
     tcase_add_test(producer, test_producer_delivers_over_sasl_ssl_and_records_read_back);
     tcase_add_test(producer, test_producer_wrong_password_logs_error_without_secrets);
     tcase_add_test(producer, test_producer_commits_a_transaction_over_sasl_ssl);
+    tcase_add_loop_test(producer, test_producer_and_transactions_over_each_protocol_and_mechanism,
+                        0, (int)KTX__ARRAY_LEN(matrix));
     tcase_add_test(producer, test_transactional_producer_makes_auth_failure_fatal);
     tcase_add_test(producer, test_producer_new_names_the_unusable_tls_file_and_the_reason);
     suite_add_tcase(s, tls);
