@@ -719,33 +719,10 @@ START_TEST(test_conf_state_properties_need_state_path)
 }
 END_TEST
 
-/* Reads |rel| below $srcdir (set by automake's test driver; "." otherwise). */
-static char *read_doc(const char *rel)
-{
-    const char *srcdir = getenv("srcdir");
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long len;
-
-    snprintf(path, sizeof(path), "%s/%s", srcdir ? srcdir : ".", rel);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (set srcdir to the source tree)", path);
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 START_TEST(test_conf_doc_lists_every_property_and_no_other)
 {
     static const char *const type_names[] = {"string", "integer", "boolean", "enum"};
-    char *doc = read_doc("docs/configuration.md");
+    char *doc = ktx_test_read_source_file("docs/configuration.md");
     size_t count, rows = 0;
     const struct ktx__conf_prop *props = ktx__conf_props(&count);
     char row[256];

@@ -232,32 +232,9 @@ START_TEST(test_error_long_message_is_kept_whole)
 }
 END_TEST
 
-/* Reads $srcdir/docs/errors.md (srcdir is set by automake's test driver; "." otherwise). */
-static char *read_doc(const char *rel)
-{
-    const char *srcdir = getenv("srcdir");
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long len;
-
-    snprintf(path, sizeof(path), "%s/%s", srcdir ? srcdir : ".", rel);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (set srcdir to the source tree)", path);
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 START_TEST(test_error_doc_lists_every_code_with_its_class)
 {
-    char *doc = read_doc("docs/errors.md");
+    char *doc = ktx_test_read_source_file("docs/errors.md");
     size_t count, rows = 0;
     const struct ktx__err_desc *table = ktx__err_table(&count);
     char row[512];

@@ -655,32 +655,9 @@ START_TEST(test_transition_table_names_and_validity)
 }
 END_TEST
 
-/* Reads $srcdir/|rel| (srcdir is set by automake's test driver; "." otherwise). */
-static char *read_doc(const char *rel)
-{
-    const char *srcdir = getenv("srcdir");
-    char path[4096];
-    FILE *f;
-    char *buf;
-    long len;
-
-    snprintf(path, sizeof(path), "%s/%s", srcdir ? srcdir : ".", rel);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s (set srcdir to the source tree)", path);
-    fseek(f, 0, SEEK_END);
-    len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)len + 1);
-    ck_assert_ptr_nonnull(buf);
-    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
-    buf[len] = '\0';
-    fclose(f);
-    return buf;
-}
-
 START_TEST(test_doc_lists_every_valid_transition)
 {
-    char *doc = read_doc("docs/transactions.md");
+    char *doc = ktx_test_read_source_file("docs/transactions.md");
     size_t count, i;
     const struct ktx__txn_transition *t = ktx__txn_transitions(&count);
     char line[512];

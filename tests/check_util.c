@@ -58,3 +58,26 @@ uint8_t *ktx_test_unhex(const char *hex, size_t *len)
     *len = o;
     return out;
 }
+
+char *ktx_test_read_source_file(const char *rel)
+{
+    const char *srcdir = getenv("srcdir");
+    char path[4096];
+    FILE *f;
+    char *buf;
+    long len;
+
+    snprintf(path, sizeof(path), "%s/%s", srcdir ? srcdir : ".", rel);
+    f = fopen(path, "rb");
+    ck_assert_msg(f != NULL, "cannot open %s (set srcdir to the source tree)", path);
+    fseek(f, 0, SEEK_END);
+    len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    ck_assert_int_ge(len, 0);
+    buf = malloc((size_t)len + 1);
+    ck_assert_ptr_nonnull(buf);
+    ck_assert_uint_eq(fread(buf, 1, (size_t)len, f), (size_t)len);
+    buf[len] = '\0';
+    fclose(f);
+    return buf;
+}

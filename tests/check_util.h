@@ -26,4 +26,9 @@ void ktx_test_fill_random(uint8_t *buf, size_t len, uint64_t seed);
  * length in |*len|. Aborts the test on malformed input. */
 uint8_t *ktx_test_unhex(const char *hex, size_t *len);
 
+/* Reads the file |rel| (e.g. "docs/errors.md") below $srcdir, which automake's test driver
+ * sets to the source tree ("." when unset), into a malloc'ed NUL-terminated buffer.
+ * Fails the test when the file cannot be read. */
+char *ktx_test_read_source_file(const char *rel);
+
 #endif
