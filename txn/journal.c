@@ -98,14 +98,15 @@ static ssize_t find_live(const struct ktx__persist *persist, const struct ktx__b
     return -1;
 }
 
-/* Number of live (journaled, not deleted) entries of |topic| |partition|. */
+/* Number of live unacknowledged entries of |topic| |partition| (acknowledged ones are
+ * deleted in the group commit before any append). */
 static size_t live_count(const struct ktx__persist *persist, const char *topic,
                          int32_t partition)
 {
     size_t n = 0;
 
     for (size_t i = 0; i < persist->live_cnt; i++)
-        if (persist->live[i].partition == partition &&
+        if (!persist->live[i].acked && persist->live[i].partition == partition &&
             strcmp(persist->live[i].topic, topic) == 0)
             n++;
     return n;

@@ -1,0 +1,75 @@
+#!/bin/sh
+# Cost of the durable journal (docs/guarantees.md, section 2): tools/ktx-perf in idempotent
+# mode against a one-broker ktx-broker, RUNS runs each of
+#   plain      no state.path
+#   state      state.path, state.sync=SYNC (identity and sequences only)
+#   journal    state.path, state.journal=true, state.sync=SYNC (one SQLite commit per
+#              sender turn holding every batch drained in that turn)
+# and prints the records/s of each and the ratio journal/plain (target >= 0.7 with
+# state.sync=normal).
+#
+#   tools/persist-bench.sh [BUILD_DIR] [RECORDS] [RUNS] [SYNC]
+#
+# BUILD_DIR is a configured build tree holding tests/broker/ktx-broker and tools/ktx-perf
+# (default: the current directory); defaults 500000 records of 100 bytes, 3 runs, normal.
+# Benchmark only: not run by `make check`. ktx-perf does not print the store's commit
+# counters, so commits per second and the p99 commit time are not measured here.
+set -eu
+
+BUILD=${1:-.}
+RECORDS=${2:-500000}
+RUNS=${3:-3}
+SYNC=${4:-normal}
+BROKER=$BUILD/tests/broker/ktx-broker
+PERF=$BUILD/tools/ktx-perf
+
+for bin in "$BROKER" "$PERF"; do
+    if [ ! -x "$bin" ]; then
+        echo "persist-bench: $bin not built (make tests/broker/ktx-broker tools/ktx-perf)" >&2
+        exit 2
+    fi
+done
+
+WORK=$(mktemp -d /tmp/persist-bench.XXXXXX)
+mkfifo "$WORK/ctl"
+"$BROKER" --brokers 1 --auto-create 4 <"$WORK/ctl" >"$WORK/out" 2>"$WORK/err" &
+PID=$!
+exec 3>"$WORK/ctl" # keeps the broker's stdin open; closing it stops the broker
+cleanup() {
+    exec 3>&-
+    wait "$PID" 2>/dev/null || true
+    rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+i=0
+while ! grep -q '^BOOTSTRAP ' "$WORK/out" 2>/dev/null; do
+    i=$((i + 1))
+    if [ $i -gt 100 ]; then
+        echo "persist-bench: no BOOTSTRAP line" >&2
+        exit 1
+    fi
+    sleep 0.05
+done
+BOOTSTRAP=$(sed -n 's/^BOOTSTRAP //p' "$WORK/out")
+
+# Runs ktx-perf with the extra arguments "$@"; prints its records/s.
+perf_rps() {
+    "$PERF" -b "$BOOTSTRAP" -t bench -n "$RECORDS" -s 100 -p 4 --mode idempotent -q "$@" |
+        tail -n 1 | sed -n 's/.*records_per_s=\([0-9]*\).*/\1/p'
+}
+
+echo "ktx-broker $BOOTSTRAP, $(nproc) CPUs, $RUNS runs of $RECORDS records of 100 bytes, state.sync=$SYNC"
+run=1
+while [ "$run" -le "$RUNS" ]; do
+    rm -f "$WORK"/state*
+    plain=$(perf_rps)
+    state=$(perf_rps -X state.path="$WORK/state-$run.db" -X state.sync="$SYNC")
+    journal=$(perf_rps -X state.path="$WORK/state-j$run.db" -X state.journal=true \
+        -X state.sync="$SYNC")
+    awk -v run="$run" -v p="$plain" -v s="$state" -v j="$journal" 'BEGIN {
+        printf "run %d: plain %d records/s, state %d records/s, journal %d records/s, journal/plain %.2f\n",
+            run, p, s, j, (p > 0 ? j / p : 0)
+    }'
+    run=$((run + 1))
+done
