@@ -691,7 +691,7 @@ bool ktx__w_array(struct ktx__writer *w, const void *elems, int32_t count, bool 
         return false;
     }
     ktx__w_array_len(w, count, flexible);
-    return count > 0 && !w->err;
+    return !w->err;
 }
 
 void ktx__w_i32_array(struct ktx__writer *w, const int32_t *v, int32_t count, bool flexible,

@@ -183,7 +183,9 @@ void ktx__w_fail(struct ktx__writer *w);
 /*
  * Writes the length of an array of |count| elements at |elems|; -1 writes null when
  * |nullable|. A count below -1, a null count for a non-nullable array, or a positive count
- * without elements fails |w|. Returns true when |count| elements should follow.
+ * without elements fails |w|. Returns false when |w| has failed (the caller then skips the
+ * elements), true otherwise — also for an empty or null array, after which the caller still
+ * writes whatever follows the array.
  */
 bool ktx__w_array(struct ktx__writer *w, const void *elems, int32_t count, bool flexible,
                   bool nullable);

@@ -4,6 +4,8 @@
  * crash a decoder, and whatever decodes re-encodes to bytes that decode to the same
  * encoding again (the codecs agree with themselves on every field they keep).
  */
+#include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +150,74 @@ START_TEST(test_registry_all_zero_bodies_reencode_stably)
 }
 END_TEST
 
+/* The fuzz targets' committed seed corpora (tests/fuzz/corpus/<dir>), by API. */
+static const struct {
+    int16_t api_key;
+    const char *dir;
+} corpora[] = {
+    {KTX__API_PRODUCE, "produce"},
+    {KTX__API_FETCH, "fetch"},
+    {KTX__API_LIST_OFFSETS, "list_offsets"},
+    {KTX__API_METADATA, "metadata"},
+    {KTX__API_OFFSET_COMMIT, "offset_commit"},
+    {KTX__API_OFFSET_FETCH, "offset_fetch"},
+    {KTX__API_FIND_COORDINATOR, "find_coordinator"},
+    {KTX__API_API_VERSIONS, "api_versions"},
+    {KTX__API_INIT_PRODUCER_ID, "init_producer_id"},
+    {KTX__API_ADD_PARTITIONS_TO_TXN, "add_partitions_to_txn"},
+    {KTX__API_ADD_OFFSETS_TO_TXN, "add_offsets_to_txn"},
+    {KTX__API_END_TXN, "end_txn"},
+    {KTX__API_TXN_OFFSET_COMMIT, "txn_offset_commit"},
+    {KTX__API_DESCRIBE_PRODUCERS, "describe_producers"},
+    {KTX__API_DESCRIBE_TRANSACTIONS, "describe_transactions"},
+};
+
+/*
+ * Every file of the committed seed corpora, read with the fuzz targets' layout (byte 0:
+ * version, bit 0 of byte 1: response), keeps the fixed-point property. Inputs that once
+ * crashed a fuzz target are committed there as regress-* files, so make check replays
+ * them on every build, not only when make fuzz runs.
+ */
+START_TEST(test_registry_committed_fuzz_corpora_reencode_stably)
+{
+    const char *srcdir = getenv("srcdir");
+    int files = 0;
+    for (size_t i = 0; i < KTX__ARRAY_LEN(corpora); i++) {
+        const struct ktx__api_info *api = ktx__proto_api(corpora[i].api_key);
+        const struct ktx__proto_codec *c = ktx__proto_codec(corpora[i].api_key);
+        struct direction d[2];
+        char path[4096];
+        DIR *dir;
+        struct dirent *de;
+        directions(c, d);
+        snprintf(path, sizeof(path), "%s/tests/fuzz/corpus/%s", srcdir ? srcdir : ".",
+                 corpora[i].dir);
+        dir = opendir(path);
+        ck_assert_msg(dir != NULL, "cannot open %s (set srcdir to the source tree)", path);
+        while ((de = readdir(dir)) != NULL) {
+            char file[8192];
+            uint8_t buf[65536];
+            FILE *f;
+            size_t n;
+            if (de->d_name[0] == '.')
+                continue;
+            snprintf(file, sizeof(file), "%s/%s", path, de->d_name);
+            f = fopen(file, "rb");
+            ck_assert_ptr_nonnull(f);
+            n = fread(buf, 1, sizeof(buf), f);
+            fclose(f);
+            if (n < 2)
+                continue;
+            int16_t ver = (int16_t)(api->min_ver + buf[0] % (api->max_ver - api->min_ver + 1));
+            check_fixed_point(&d[buf[1] & 1], api->name, ver, buf + 2, n - 2);
+            files++;
+        }
+        closedir(dir);
+    }
+    ck_assert_int_gt(files, 50);
+}
+END_TEST
+
 static Suite *proto_registry_suite(void)
 {
     Suite *s = suite_create("proto_registry");
@@ -157,6 +227,7 @@ static Suite *proto_registry_suite(void)
     tcase_add_test(tc, test_registry_refuses_versions_outside_range);
     tcase_add_test(tc, test_registry_random_bytes_never_crash_and_reencode_stably);
     tcase_add_test(tc, test_registry_all_zero_bodies_reencode_stably);
+    tcase_add_test(tc, test_registry_committed_fuzz_corpora_reencode_stably);
     suite_add_tcase(s, tc);
     return s;
 }
