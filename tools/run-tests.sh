@@ -37,6 +37,14 @@ count_results() {
     failed=$((failed + ${f:-0} + ${e:-0}))
 }
 
+# show_failures LOG: the lines that say why a test failed (Check assertions, valgrind and
+# sanitizer reports), so that a CI record that keeps only part of the output still has them.
+show_failures() {
+    [ -f "$1" ] || return 0
+    grep -E ':[FE]:|definitely lost in|Invalid (read|write)|uninitialised|ERROR: AddressSanitizer|runtime error:|^FAIL:|^ERROR:|timed out' "$1" |
+        head -40 | sed 's/^/  why: /'
+}
+
 # stage NAME COMMAND...: runs a stage, records its failure without stopping the run.
 stage() {
     name=$1
@@ -56,6 +64,7 @@ run_check() {
         make -C "$dir" -j"$KTX_JOBS" check
     rc=$?
     count_results "$dir/test-suite.log"
+    [ "$rc" = 0 ] || show_failures "$dir/test-suite.log"
     [ "$rc" = 0 ] && [ -f "$dir/test-suite.log" ]
 }
 
@@ -63,7 +72,8 @@ stage check run_check build/default
 case $skip in *" sanitizers "*) ;; *) stage sanitizers run_check build/asan --enable-sanitizers ;; esac
 case $skip in *" valgrind "*) ;; *)
     stage valgrind make -C build/default check-valgrind
-    count_results build/default/test-suite-valgrind.log ;;
+    count_results build/default/test-suite-valgrind.log
+    case $failed_stages in *valgrind*) show_failures build/default/test-suite-valgrind.log ;; esac ;;
 esac
 case $skip in *" fuzz "*) ;; *)
     stage fuzz make -C build/default fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-10}" ;;

@@ -25,6 +25,7 @@
 #define MAX_CONNS 1024
 #define TICK_MS 1000
 #define STDIN_MAX 4096
+#define LINGER_MS 2000
 
 /* One response waiting to be sent. */
 struct pending {
@@ -46,6 +47,7 @@ struct conn {
     struct pending *tail;
     struct kb_tls_conn *tls;   /* NULL on a plaintext listener */
     struct kb_sasl_conn *sasl; /* NULL on a listener without SASL */
+    int64_t linger_until_ms;   /* > 0: refused, write side shut, input discarded until then */
 };
 
 struct server {
@@ -178,6 +180,48 @@ static void conn_close(struct server *s, size_t i)
     s->conns[i] = s->conns[--s->n_conns];
 }
 
+/*
+ * Ends |conn| after a refusal that the client must be able to read (a TLS alert, an answered
+ * SASL failure): the write side is shut (FIN after the refusal) and whatever the client still
+ * sends is read and thrown away until it hangs up or LINGER_MS pass. Closing at once with
+ * unread input would answer with a RST, and a RST can overtake the alert in the client's
+ * receive path: with TLS 1.3 the client sends its first request right after its Finished, so
+ * "certificate required" would reach it as "connection reset by peer".
+ */
+static void conn_linger(struct conn *conn, int64_t now)
+{
+    if (conn->linger_until_ms)
+        return;
+    while (conn->head) {
+        struct pending *p = conn->head;
+        conn->head = p->next;
+        free(p->buf);
+        free(p);
+    }
+    conn->tail = NULL;
+    shutdown(conn->fd, SHUT_WR);
+    conn->linger_until_ms = now + LINGER_MS;
+}
+
+/* Reads and discards a lingering connection's input. Returns true when it is finished
+ * (the client hung up, an error, or the time is up). */
+static bool conn_drain(struct conn *conn, bool readable, int64_t now)
+{
+    uint8_t scratch[4096];
+
+    while (readable) {
+        ssize_t n = read(conn->fd, scratch, sizeof(scratch));
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        return true;
+    }
+    return now >= conn->linger_until_ms;
+}
+
 static void accept_conn(struct server *s, int32_t node)
 {
     int fd = accept4(s->listeners[node], NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -280,6 +324,8 @@ static int conn_read(struct server *s, struct conn *conn)
             break;
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EPROTO && conn->tls)
+            return KTX_ERR_AUTH; /* the TLS layer refused the client and sent an alert */
         return KTX_ERR_TRANSPORT;
     }
     return handle_frames(s, conn);
@@ -603,12 +649,13 @@ static int poll_timeout(const struct server *s, int64_t now)
         if (s->reopen_at_ms[i] && s->reopen_at_ms[i] < next)
             next = s->reopen_at_ms[i];
     for (size_t i = 0; i < s->n_conns; i++)
-        if (s->conns[i]->head && s->conns[i]->head->send_at_ms < next)
+        if (s->conns[i]->linger_until_ms && s->conns[i]->linger_until_ms < next)
+            next = s->conns[i]->linger_until_ms;
+        else if (s->conns[i]->head && s->conns[i]->head->send_at_ms < next)
             next = s->conns[i]->head->send_at_ms;
     return next <= now ? 0 : (int)KTX__MIN(next - now, TICK_MS);
 }
 
-/* Serves the connections that poll reported (|pfd| holds them from index |base|). */
 /*
  * Serves the connections polled at |pfd[base..base+n)|: reads and handles every request
  * first, then writes what was produced to the data directory, then sends the answers. The
@@ -618,26 +665,39 @@ static int poll_timeout(const struct server *s, int64_t now)
 static void serve_conns(struct server *s, struct pollfd *pfd, size_t base, size_t n)
 {
     int64_t now = mono_ms();
-    bool failed[MAX_CONNS] = {false};
+    int failed[MAX_CONNS] = {0};
+    bool done[MAX_CONNS] = {false};
 
     for (size_t k = 0; k < n; k++) {
         struct conn *conn = s->conns[k];
         int err = 0;
+        if (conn->linger_until_ms) {
+            done[k] = conn_drain(conn, pfd[base + k].revents != 0, now);
+            continue;
+        }
         if (pfd[base + k].revents & (POLLERR | POLLHUP | POLLNVAL))
             err = pfd[base + k].revents & POLLIN ? 0 : KTX_ERR_TRANSPORT;
         if (!err && ((pfd[base + k].revents & POLLIN) ||
                      (conn->tls && kb_tls_wants_write(conn->tls) && (pfd[base + k].revents & POLLOUT))))
             err = conn_read(s, conn);
-        failed[k] = err != 0;
+        failed[k] = err;
     }
     persist(s);
     /* Backwards, so that closing (which moves the last connection) skips nobody. */
     for (size_t k = n; k-- > 0;) {
         struct conn *conn = s->conns[k];
-        int err = failed[k] ? KTX_ERR_TRANSPORT : conn_write(conn, now);
+        int err;
+        if (conn->linger_until_ms) {
+            if (done[k])
+                conn_close(s, k);
+            continue;
+        }
+        err = failed[k] ? failed[k] : conn_write(conn, now);
         if (!err && conn->sasl && kb_sasl_conn_failed(conn->sasl) && !conn->head)
             err = KTX_ERR_AUTH; /* the failure was answered: close, as Kafka does */
-        if (err)
+        if (err == KTX_ERR_AUTH)
+            conn_linger(conn, now);
+        else if (err)
             conn_close(s, k);
     }
 }
@@ -659,8 +719,10 @@ static void loop_once(struct server *s)
     base = n;
     for (size_t i = 0; i < nconns; i++) {
         short ev = POLLIN;
-        if ((s->conns[i]->head && s->conns[i]->head->send_at_ms <= now) ||
-            (s->conns[i]->tls && kb_tls_wants_write(s->conns[i]->tls)))
+        /* A lingering connection is polled only for its input, to discard. */
+        if (!s->conns[i]->linger_until_ms &&
+            ((s->conns[i]->head && s->conns[i]->head->send_at_ms <= now) ||
+             (s->conns[i]->tls && kb_tls_wants_write(s->conns[i]->tls))))
             ev |= POLLOUT;
         pfd[n++] = (struct pollfd){s->conns[i]->fd, ev, 0};
     }
