@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "codec_check.h"
 #include "proto_group.h"
 
 /* ---- helpers ---- */
@@ -484,126 +485,22 @@ END_TEST
 
 /* ---- generic robustness over every version and direction ---- */
 
-typedef void (*fill_fn)(int16_t ver, void *msg);
-
-struct codec_case {
-    const char *name;
-    const struct ktx__proto_codec *codec;
-    int16_t min_ver;
-    int16_t max_ver;
-    fill_fn fill_req;
-    fill_fn fill_resp;
-};
-
-static const struct codec_case cases[] = {
+static const struct ktx_test_codec_case cases[] = {
     {"OffsetFetch", &ktx__proto_codec_offset_fetch, 1, 9, fill_of_req, fill_of_resp},
     {"OffsetCommit", &ktx__proto_codec_offset_commit, 2, 9, fill_oc_req, fill_oc_resp},
 };
 
-static void encode_case(const struct codec_case *cc, bool resp, int16_t ver, struct ktx__writer *w)
-{
-    void *msg = calloc(1, resp ? cc->codec->resp_size : cc->codec->req_size);
-
-    ck_assert_ptr_nonnull(msg);
-    (resp ? cc->fill_resp : cc->fill_req)(ver, msg);
-    ktx__w_init(w, 64, 0);
-    ck_assert_int_eq((resp ? cc->codec->resp_encode : cc->codec->req_encode)(w, ver, msg), 0);
-    free(msg);
-}
-
-static int decode_case(const struct codec_case *cc, bool resp, int16_t ver, const uint8_t *p,
-                       size_t len)
-{
-    void *out = malloc(resp ? cc->codec->resp_size : cc->codec->req_size);
-    struct ktx__arena arena;
-    int rc;
-
-    ck_assert_ptr_nonnull(out);
-    ktx__arena_init(&arena, ARENA_MAX);
-    rc = (resp ? cc->codec->resp_decode : cc->codec->req_decode)(p, len, ver, out, &arena);
-    ktx__arena_free(&arena);
-    free(out);
-    return rc;
-}
-
 START_TEST(test_group_codecs_reject_every_truncation_and_trailing_bytes)
 {
-    for (size_t c = 0; c < KTX__ARRAY_LEN(cases); c++) {
-        for (int16_t ver = cases[c].min_ver; ver <= cases[c].max_ver; ver++) {
-            for (int resp = 0; resp <= 1; resp++) {
-                struct ktx__writer w;
-                uint8_t *copy;
-
-                encode_case(&cases[c], resp, ver, &w);
-                ck_assert_uint_gt(w.len, 0);
-                copy = malloc(w.len + 1);
-                ck_assert_ptr_nonnull(copy);
-                memcpy(copy, w.p, w.len);
-                copy[w.len] = 0;
-                ck_assert_int_eq(decode_case(&cases[c], resp, ver, copy, w.len), 0);
-                for (size_t n = 0; n < w.len; n++) {
-                    /* A heap copy of exactly |n| bytes lets ASan see any over-read. */
-                    uint8_t *prefix = malloc(n ? n : 1);
-                    if (n > 0)
-                        memcpy(prefix, w.p, n);
-                    ck_assert_msg(decode_case(&cases[c], resp, ver, prefix, n) == KTX_ERR_BAD_MSG,
-                                  "%s v%d %s: prefix %zu of %zu decoded", cases[c].name, ver,
-                                  resp ? "response" : "request", n, w.len);
-                    free(prefix);
-                }
-                ck_assert_msg(decode_case(&cases[c], resp, ver, copy, w.len + 1) ==
-                                  KTX_ERR_BAD_MSG,
-                              "%s v%d: trailing byte accepted", cases[c].name, ver);
-                free(copy);
-                ktx__w_free(&w);
-            }
-        }
-    }
+    ktx_test_codec_cases_strict(cases, KTX__ARRAY_LEN(cases));
 }
 END_TEST
 
 START_TEST(test_group_codecs_refuse_versions_outside_their_range)
 {
-    for (size_t c = 0; c < KTX__ARRAY_LEN(cases); c++) {
-        int16_t bad[] = {(int16_t)(cases[c].min_ver - 1), (int16_t)(cases[c].max_ver + 1)};
-        for (size_t b = 0; b < 2; b++) {
-            for (int resp = 0; resp <= 1; resp++) {
-                const struct ktx__proto_codec *codec = cases[c].codec;
-                void *msg = calloc(1, resp ? codec->resp_size : codec->req_size);
-                struct ktx__writer w;
-
-                (resp ? cases[c].fill_resp : cases[c].fill_req)(cases[c].max_ver, msg);
-                ktx__w_init(&w, 64, 0);
-                ck_assert_int_eq((resp ? codec->resp_encode : codec->req_encode)(&w, bad[b], msg),
-                                 KTX_ERR_UNSUPPORTED);
-                ck_assert_uint_eq(w.len, 0);
-                ck_assert_int_eq(
-                    decode_case(&cases[c], resp, bad[b], (const uint8_t *)"\0\0\0\0", 4),
-                    KTX_ERR_UNSUPPORTED);
-                ktx__w_free(&w);
-                free(msg);
-            }
-        }
-    }
+    ktx_test_codec_cases_unsupported(cases, KTX__ARRAY_LEN(cases));
 }
 END_TEST
-
-static void assert_hostile_count_rejected(
-    int (*dec)(const uint8_t *, size_t, int16_t, void *, struct ktx__arena *), size_t out_size,
-    int16_t ver, const char *hex)
-{
-    size_t n = 0;
-    uint8_t *p = ktx_test_unhex(hex, &n);
-    void *out = malloc(out_size);
-    struct ktx__arena arena;
-
-    ktx__arena_init(&arena, 0);
-    ck_assert_int_eq(dec(p, n, ver, out, &arena), KTX_ERR_BAD_MSG);
-    ck_assert_uint_le(arena.total, 65536);
-    ktx__arena_free(&arena);
-    free(out);
-    free(p);
-}
 
 START_TEST(test_group_codecs_reject_hostile_array_counts_without_allocating)
 {
@@ -611,24 +508,20 @@ START_TEST(test_group_codecs_reject_hostile_array_counts_without_allocating)
     const struct ktx__proto_codec *oc = &ktx__proto_codec_offset_commit;
 
     /* OffsetFetch v1: 0x7fffffff topics; a topic with 0x7fffffff partition indexes. */
-    assert_hostile_count_rejected(of->req_decode, of->req_size, 1, "0001 67 7fffffff 0001 74");
-    assert_hostile_count_rejected(of->req_decode, of->req_size, 1,
-                                  "0001 67 00000001 0001 74 7fffffff 00000000");
+    ktx_test_codec_hostile(of, true, 1, "0001 67 7fffffff 0001 74");
+    ktx_test_codec_hostile(of, true, 1, "0001 67 00000001 0001 74 7fffffff 00000000");
     /* OffsetFetch v8: 2^31 - 1 groups; v1 topics sent as null (not nullable in v1). */
-    assert_hostile_count_rejected(of->req_decode, of->req_size, 8, "8080808008 02 67 00 00 00 00");
-    assert_hostile_count_rejected(of->req_decode, of->req_size, 1, "0001 67 ffffffff");
+    ktx_test_codec_hostile(of, true, 8, "8080808008 02 67 00 00 00 00");
+    ktx_test_codec_hostile(of, true, 1, "0001 67 ffffffff");
     /* OffsetFetch responses: v1 0x7fffffff topics, v8 2^31 - 1 groups. */
-    assert_hostile_count_rejected(of->resp_decode, of->resp_size, 1, "7fffffff 0001 74");
-    assert_hostile_count_rejected(of->resp_decode, of->resp_size, 8,
-                                  "00000000 8080808008 02 67 01 0000 00 00");
+    ktx_test_codec_hostile(of, false, 1, "7fffffff 0001 74");
+    ktx_test_codec_hostile(of, false, 8, "00000000 8080808008 02 67 01 0000 00 00");
     /* OffsetCommit v2: 0x7fffffff topics, then 0x7fffffff partitions. */
-    assert_hostile_count_rejected(oc->req_decode, oc->req_size, 2,
-                                  "0001 67 00000001 0001 6d ffffffffffffffff 7fffffff 0001 74");
-    assert_hostile_count_rejected(
-        oc->req_decode, oc->req_size, 2,
-        "0001 67 00000001 0001 6d ffffffffffffffff 00000001 0001 74 7fffffff 00000000");
-    assert_hostile_count_rejected(oc->resp_decode, oc->resp_size, 3,
-                                  "00000000 00000001 0001 74 7fffffff 00000000 0000");
+    ktx_test_codec_hostile(oc, true, 2,
+                           "0001 67 00000001 0001 6d ffffffffffffffff 7fffffff 0001 74");
+    ktx_test_codec_hostile(oc, true, 2,
+                           "0001 67 00000001 0001 6d ffffffffffffffff 00000001 0001 74 7fffffff 00000000");
+    ktx_test_codec_hostile(oc, false, 3, "00000000 00000001 0001 74 7fffffff 00000000 0000");
 }
 END_TEST
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check_util.h"
+#include "codec_check.h"
 #include "proto_meta.h"
 #include "proto_sasl.h"
 
@@ -92,18 +93,6 @@ static void roundtrip(const struct ktx__proto_codec *c, bool resp, int16_t ver, 
         ck_assert_mem_eq(again.p, w->p, w->len);
     ktx__w_free(&again);
 }
-
-/* A populated message for the generic robustness tests. */
-typedef void (*fill_fn)(int16_t ver, void *msg);
-
-struct codec_case {
-    const char *name;
-    const struct ktx__proto_codec *codec;
-    int16_t min_ver;
-    int16_t max_ver;
-    fill_fn fill_req;
-    fill_fn fill_resp;
-};
 
 /* ---- ApiVersions fixtures ---- */
 
@@ -882,7 +871,7 @@ END_TEST
 
 /* ---- generic robustness over every codec, version and direction ---- */
 
-static const struct codec_case cases[] = {
+static const struct ktx_test_codec_case cases[] = {
     {"ApiVersions", &ktx__proto_codec_api_versions, 0, 4, fill_av_req, fill_av_resp},
     {"Metadata", &ktx__proto_codec_metadata, 1, 12, fill_md_req, fill_md_resp},
     {"FindCoordinator", &ktx__proto_codec_find_coordinator, 1, 6, fill_fc_req, fill_fc_resp},
@@ -890,145 +879,40 @@ static const struct codec_case cases[] = {
     {"SaslAuthenticate", &ktx__proto_codec_sasl_authenticate, 0, 2, fill_au_req, fill_au_resp},
 };
 
-/* Encodes the populated message of case |cc| into |w|. */
-static void encode_case(const struct codec_case *cc, bool resp, int16_t ver, struct ktx__writer *w)
-{
-    void *msg = calloc(1, resp ? cc->codec->resp_size : cc->codec->req_size);
-
-    ck_assert_ptr_nonnull(msg);
-    (resp ? cc->fill_resp : cc->fill_req)(ver, msg);
-    ktx__w_init(w, 64, 0);
-    ck_assert_int_eq((resp ? cc->codec->resp_encode : cc->codec->req_encode)(w, ver, msg), 0);
-    free(msg);
-}
-
-static int decode_case(const struct codec_case *cc, bool resp, int16_t ver, const uint8_t *p,
-                       size_t len)
-{
-    void *out = malloc(resp ? cc->codec->resp_size : cc->codec->req_size);
-    struct ktx__arena arena;
-    int rc;
-
-    ck_assert_ptr_nonnull(out);
-    ktx__arena_init(&arena, ARENA_MAX);
-    rc = (resp ? cc->codec->resp_decode : cc->codec->req_decode)(p, len, ver, out, &arena);
-    ktx__arena_free(&arena);
-    free(out);
-    return rc;
-}
-
 START_TEST(test_meta_codecs_reject_every_truncation_and_trailing_bytes)
 {
-    for (size_t c = 0; c < KTX__ARRAY_LEN(cases); c++) {
-        for (int16_t ver = cases[c].min_ver; ver <= cases[c].max_ver; ver++) {
-            for (int resp = 0; resp <= 1; resp++) {
-                struct ktx__writer w;
-                uint8_t *copy;
-
-                encode_case(&cases[c], resp, ver, &w);
-                copy = malloc(w.len + 1);
-                ck_assert_ptr_nonnull(copy);
-                if (w.len > 0)
-                    memcpy(copy, w.p, w.len);
-                copy[w.len] = 0;
-                ck_assert_int_eq(decode_case(&cases[c], resp, ver, copy, w.len), 0);
-                for (size_t n = 0; n < w.len; n++) {
-                    /* A heap copy of exactly |n| bytes lets ASan see any over-read. */
-                    uint8_t *prefix = malloc(n ? n : 1);
-                    if (n > 0)
-                        memcpy(prefix, w.p, n);
-                    ck_assert_msg(decode_case(&cases[c], resp, ver, prefix, n) == KTX_ERR_BAD_MSG,
-                                  "%s v%d %s: prefix %zu of %zu decoded", cases[c].name, ver,
-                                  resp ? "response" : "request", n, w.len);
-                    free(prefix);
-                }
-                ck_assert_msg(decode_case(&cases[c], resp, ver, copy, w.len + 1) ==
-                                  KTX_ERR_BAD_MSG,
-                              "%s v%d: trailing byte accepted", cases[c].name, ver);
-                free(copy);
-                ktx__w_free(&w);
-            }
-        }
-    }
+    ktx_test_codec_cases_strict(cases, KTX__ARRAY_LEN(cases));
 }
 END_TEST
 
 START_TEST(test_meta_codecs_refuse_versions_outside_their_range)
 {
-    for (size_t c = 0; c < KTX__ARRAY_LEN(cases); c++) {
-        int16_t bad[] = {(int16_t)(cases[c].min_ver - 1), (int16_t)(cases[c].max_ver + 1)};
-        for (size_t b = 0; b < 2; b++) {
-            for (int resp = 0; resp <= 1; resp++) {
-                const struct ktx__proto_codec *codec = cases[c].codec;
-                void *msg = calloc(1, resp ? codec->resp_size : codec->req_size);
-                struct ktx__writer w;
-
-                (resp ? cases[c].fill_resp : cases[c].fill_req)(cases[c].max_ver, msg);
-                ktx__w_init(&w, 64, 0);
-                ck_assert_int_eq((resp ? codec->resp_encode : codec->req_encode)(&w, bad[b], msg),
-                                 KTX_ERR_UNSUPPORTED);
-                ck_assert_uint_eq(w.len, 0);
-                ck_assert_int_eq(
-                    decode_case(&cases[c], resp, bad[b], (const uint8_t *)"\0\0\0\0", 4),
-                    KTX_ERR_UNSUPPORTED);
-                ktx__w_free(&w);
-                free(msg);
-            }
-        }
-    }
+    ktx_test_codec_cases_unsupported(cases, KTX__ARRAY_LEN(cases));
 }
 END_TEST
-
-/* Decodes |hex| with |dec| at |ver| and checks that it fails without allocating much. */
-static void assert_hostile_count_rejected(
-    int (*dec)(const uint8_t *, size_t, int16_t, void *, struct ktx__arena *), size_t out_size,
-    int16_t ver, const char *hex)
-{
-    size_t n = 0;
-    uint8_t *p = ktx_test_unhex(hex, &n);
-    void *out = malloc(out_size);
-    struct ktx__arena arena;
-
-    ktx__arena_init(&arena, 0);
-    ck_assert_int_eq(dec(p, n, ver, out, &arena), KTX_ERR_BAD_MSG);
-    ck_assert_uint_le(arena.total, 65536);
-    ktx__arena_free(&arena);
-    free(out);
-    free(p);
-}
 
 START_TEST(test_meta_codecs_reject_hostile_array_counts_without_allocating)
 {
     /* ApiVersions v0: 0x7fffffff api keys. */
-    assert_hostile_count_rejected(ktx__proto_codec_api_versions.resp_decode,
-                                  sizeof(struct ktx__api_versions_resp), 0,
-                                  "0000 7fffffff 0012 0000 0004");
+    ktx_test_codec_hostile(&ktx__proto_codec_api_versions, false, 0,
+                           "0000 7fffffff 0012 0000 0004");
     /* ApiVersions v3: compact count 2^31 - 1. */
-    assert_hostile_count_rejected(ktx__proto_codec_api_versions.resp_decode,
-                                  sizeof(struct ktx__api_versions_resp), 3,
-                                  "0000 8080808008 0012 0000 0004 00");
+    ktx_test_codec_hostile(&ktx__proto_codec_api_versions, false, 3,
+                           "0000 8080808008 0012 0000 0004 00");
     /* ApiVersions v3: a huge tag count. */
-    assert_hostile_count_rejected(ktx__proto_codec_api_versions.resp_decode,
-                                  sizeof(struct ktx__api_versions_resp), 3,
-                                  "0000 01 00000000 ffffffff0f 00 00");
+    ktx_test_codec_hostile(&ktx__proto_codec_api_versions, false, 3,
+                           "0000 01 00000000 ffffffff0f 00 00");
     /* Metadata v1: 0x7fffffff brokers; then a topic with 0x7fffffff partitions. */
-    assert_hostile_count_rejected(ktx__proto_codec_metadata.resp_decode,
-                                  sizeof(struct ktx__metadata_resp), 1, "7fffffff 00000001");
-    assert_hostile_count_rejected(ktx__proto_codec_metadata.resp_decode,
-                                  sizeof(struct ktx__metadata_resp), 1,
-                                  "00000000 00000001 00000001 0000 0001 74 00 7fffffff");
+    ktx_test_codec_hostile(&ktx__proto_codec_metadata, false, 1, "7fffffff 00000001");
+    ktx_test_codec_hostile(&ktx__proto_codec_metadata, false, 1,
+                           "00000000 00000001 00000001 0000 0001 74 00 7fffffff");
     /* Metadata v12 request: 2^31 - 1 topics. */
-    assert_hostile_count_rejected(ktx__proto_codec_metadata.req_decode,
-                                  sizeof(struct ktx__metadata_req), 12, "8080808008 01 00 00");
+    ktx_test_codec_hostile(&ktx__proto_codec_metadata, true, 12, "8080808008 01 00 00");
     /* FindCoordinator v4: 2^31 - 1 keys; SaslHandshake: 0x7fffffff mechanisms. */
-    assert_hostile_count_rejected(ktx__proto_codec_find_coordinator.req_decode,
-                                  sizeof(struct ktx__find_coordinator_req), 4, "01 8080808008 00");
-    assert_hostile_count_rejected(ktx__proto_codec_sasl_handshake.resp_decode,
-                                  sizeof(struct ktx__sasl_handshake_resp), 1,
-                                  "0000 7fffffff 0001 41");
+    ktx_test_codec_hostile(&ktx__proto_codec_find_coordinator, true, 4, "01 8080808008 00");
+    ktx_test_codec_hostile(&ktx__proto_codec_sasl_handshake, false, 1, "0000 7fffffff 0001 41");
     /* A non-nullable array sent as null. */
-    assert_hostile_count_rejected(ktx__proto_codec_sasl_handshake.resp_decode,
-                                  sizeof(struct ktx__sasl_handshake_resp), 1, "0000 ffffffff");
+    ktx_test_codec_hostile(&ktx__proto_codec_sasl_handshake, false, 1, "0000 ffffffff");
 }
 END_TEST
 
