@@ -59,11 +59,26 @@
  *   waker below pokes the thread with a throw-away connection to an up broker whenever a
  *   control call takes longer than WAKE_AFTER_MS (a connection that sends nothing and is
  *   closed at once: no request, so no injected error is used up).
+ *
+ * TCP_NODELAY: librdkafka 2.0.2's mock never sets it on the connections it accepts (strace
+ * shows only SO_REUSEADDR), while a Kafka broker does (its SocketServer Acceptor sets
+ * TCP_NODELAY on every accepted socket), and so do ktx-broker and every client. Without it
+ * a small answer that follows another one on the same connection waits in Nagle's algorithm
+ * for the client's delayed ACK: ~40 ms per transactional round trip on loopback, for any
+ * client. This executable therefore defines accept() and accept4() itself: the dynamic
+ * linker binds librdkafka's calls to them (an executable's definitions come first in symbol
+ * lookup; ld exports them because librdkafka.so references accept), they call libc's
+ * through dlsym(RTLD_NEXT) and set TCP_NODELAY on every TCP socket they return. This makes
+ * the mock behave like a Kafka broker on the wire; it changes nothing else.
+ * KTX_MOCK_NAGLE=1 in the environment leaves the mock's sockets as librdkafka made them
+ * (for comparing). The interposition covers this process only (tests start it as a child).
  */
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -141,6 +156,70 @@ struct verb {
     const char *usage;
     cmd_fn fn;
 };
+
+/* ---- TCP_NODELAY on the mock's accepted sockets (see the file comment) ---- */
+
+typedef int (*accept_fn)(int, __SOCKADDR_ARG, socklen_t *__restrict);
+typedef int (*accept4_fn)(int, __SOCKADDR_ARG, socklen_t *__restrict, int);
+
+/* Sets TCP_NODELAY on the accepted socket |fd| unless KTX_MOCK_NAGLE is set. A socket that
+ * is not TCP (setsockopt fails with EOPNOTSUPP/ENOPROTOOPT) is left alone; errno is kept. */
+static void accepted(int fd)
+{
+    static int nagle = -1; /* racy first read is harmless: every thread computes the same */
+    int one = 1, saved = errno;
+
+    if (nagle < 0)
+        nagle = getenv("KTX_MOCK_NAGLE") != NULL && strcmp(getenv("KTX_MOCK_NAGLE"), "1") == 0;
+    if (fd >= 0 && !nagle)
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    errno = saved;
+}
+
+/* Looks up libc's |name| (the next definition after this executable's). */
+static void *next_symbol(const char *name)
+{
+    void *sym = dlsym(RTLD_NEXT, name);
+
+    if (sym == NULL) {
+        fprintf(stderr, "ktx-mock: dlsym(%s): %s\n", name, dlerror());
+        abort();
+    }
+    return sym;
+}
+
+/* Exported (the build hides symbols by default) so that librdkafka binds to it. */
+__attribute__((visibility("default")))
+int accept(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len)
+{
+    static _Atomic(accept_fn) real;
+    accept_fn fn = real;
+    int s;
+
+    if (fn == NULL) {
+        *(void **)&fn = next_symbol("accept");
+        real = fn;
+    }
+    s = fn(fd, addr, len);
+    accepted(s);
+    return s;
+}
+
+__attribute__((visibility("default")))
+int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *__restrict len, int flags)
+{
+    static _Atomic(accept4_fn) real;
+    accept4_fn fn = real;
+    int s;
+
+    if (fn == NULL) {
+        *(void **)&fn = next_symbol("accept4");
+        real = fn;
+    }
+    s = fn(fd, addr, len, flags);
+    accepted(s);
+    return s;
+}
 
 /* Written by the signal handler; the main loop polls the read end. */
 static int signal_pipe[2] = {-1, -1};
