@@ -92,6 +92,13 @@ struct ktx__batch {
     bool in_flight;                  /* drained and not re-enqueued nor completed */
     bool retry;                      /* re-enqueued at least once */
     bool full;                       /* no more records will be appended */
+    bool leader_moved;               /* re-enqueued after a leader hint (KIP-951): the retry
+                                        goes to the new leader without the backoff; cleared
+                                        when drained */
+    bool expired_in_flight;          /* a stand-in the sender keeps for an answer still to
+                                        come after the batch expired in flight: its report
+                                        was delivered (timed out), only its identity and
+                                        sequence are left (sender_produce.c) */
     /* Outcome, set by ktx__accumulator_complete(). */
     int err;                         /* 0 when delivered */
     int64_t base_offset;             /* -1 when unknown */

@@ -19,7 +19,7 @@ int64_t ktx__acc_backoff_ms(const struct ktx__acc_conf *ac, int attempts)
 bool ktx__acc_backing_off(const struct ktx__accumulator *acc, const struct ktx__batch *batch,
                           int64_t now)
 {
-    return batch->attempts > 0 &&
+    return batch->attempts > 0 && !batch->leader_moved &&
            now - batch->last_attempt_ms < ktx__acc_backoff_ms(&acc->conf, batch->attempts);
 }
 
@@ -122,6 +122,7 @@ static struct ktx__batch *take_first(struct ktx__accumulator *acc, struct ktx__a
     ktx__acc_queue_remove(part, batch);
     batch->full = true;
     batch->in_flight = true;
+    batch->leader_moved = false;
     part->in_flight++;
 out:
     pthread_mutex_unlock(&part->lock);

@@ -67,7 +67,8 @@ void ktx__acc_queue_insert_before(struct ktx__acc_part *part, struct ktx__batch 
 /* The retry backoff of a batch that was attempted |attempts| times. Pure. */
 int64_t ktx__acc_backoff_ms(const struct ktx__acc_conf *ac, int attempts);
 
-/* True when |batch| is a retry still waiting for its backoff at |now|. Pure. */
+/* True when |batch| is a retry still waiting for its backoff at |now| (never after a leader
+ * hint moved its partition: batch->leader_moved). Pure. */
 bool ktx__acc_backing_off(const struct ktx__accumulator *acc, const struct ktx__batch *batch,
                           int64_t now);
 

@@ -520,6 +520,74 @@ int64_t ktx__metadata_maybe_update(struct ktx__metadata *md, struct ktx__net *ne
     return delay;
 }
 
+/* ---- leader hints (KIP-951) ---- */
+
+/* Adds broker |node_id| at |host|:|port| unless it is known. The lock is held. Returns 0
+ * or KTX_ERR_NO_MEMORY. */
+static int add_broker(struct ktx__metadata *md, int32_t node_id, const char *host, int port)
+{
+    struct mbroker *brokers;
+    char *copy;
+
+    for (size_t i = 0; i < md->broker_count; i++)
+        if (md->brokers[i].node_id == node_id)
+            return 0;
+    if (!(copy = strdup(host)))
+        return KTX_ERR_NO_MEMORY;
+    if (!(brokers = realloc(md->brokers, (md->broker_count + 1) * sizeof(*brokers)))) {
+        free(copy);
+        return KTX_ERR_NO_MEMORY;
+    }
+    md->brokers = brokers;
+    md->brokers[md->broker_count++] = (struct mbroker){node_id, copy, port};
+    return 0;
+}
+
+static bool broker_known(const struct ktx__metadata *md, int32_t node_id)
+{
+    for (size_t i = 0; i < md->broker_count; i++)
+        if (md->brokers[i].node_id == node_id)
+            return true;
+    return false;
+}
+
+bool ktx__metadata_set_leader(struct ktx__metadata *md, const char *topic, int32_t partition,
+                              int32_t leader_id, int32_t leader_epoch,
+                              const struct ktx__net_broker *endpoint)
+{
+    struct ktx__metadata_partition_info *info;
+    bool applied = false;
+    struct mtopic *t;
+
+    if (leader_id < 0 || leader_epoch < 0)
+        return false;
+    pthread_mutex_lock(&md->lock);
+    t = topic_find(md, topic, strlen(topic));
+    if (!t || partition < 0 || partition >= t->partition_count)
+        goto out;
+    info = &t->partitions[partition];
+    if (info->leader_epoch == leader_epoch && info->leader_id == leader_id) {
+        applied = true; /* another batch's answer brought the same hint */
+        goto out;
+    }
+    /* Only a newer epoch moves the leader: hints may come late, from a stale broker. */
+    if (info->leader_epoch >= leader_epoch) {
+        md->stats.stale_epochs++;
+        goto out;
+    }
+    if (endpoint && endpoint->node_id == leader_id &&
+        add_broker(md, leader_id, endpoint->host, endpoint->port) != 0)
+        goto out;
+    if (!broker_known(md, leader_id))
+        goto out; /* nowhere to send to: the next Metadata answer tells */
+    *info = (struct ktx__metadata_partition_info){leader_id, leader_epoch, 0};
+    md->stats.leader_hints++;
+    applied = true;
+out:
+    pthread_mutex_unlock(&md->lock);
+    return applied;
+}
+
 /* ---- readers ---- */
 
 int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_t partition,

@@ -143,6 +143,22 @@ int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topi
 enum ktx__topic_status ktx__metadata_topic_status(struct ktx__metadata *md, const char *topic,
                                                   int64_t deadline, int64_t now, int *err);
 
+/*
+ * Applies a leader hint (KIP-951: CurrentLeader, and the new leader's NodeEndpoint, of a
+ * Produce answer that failed with NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH): |topic| /
+ * |partition| is led by |leader_id| from |leader_epoch| on. Applied only when the topic and
+ * partition are cached, |leader_epoch| is newer than the cached leader epoch (an older or
+ * equal one is a stale hint and counts in stats.stale_epochs) and the leader is a known
+ * broker or |endpoint| (may be NULL; borrowed; its node id must be |leader_id|) says where
+ * it is, in which case the broker is added to the cache (the caller adds it to the net).
+ * Does not ask for an update. Returns true when the cache names that leader with that
+ * epoch afterwards (moved now, or by an earlier identical hint).
+ * Thread: any. Locks: the cache mutex, briefly.
+ */
+bool ktx__metadata_set_leader(struct ktx__metadata *md, const char *topic, int32_t partition,
+                              int32_t leader_id, int32_t leader_epoch,
+                              const struct ktx__net_broker *endpoint);
+
 /* Copies the address of broker |node_id| into |*addr|. Returns 0, or
  * KTX_ERR_INVALID_ARG when the broker is not known. */
 int ktx__metadata_broker(struct ktx__metadata *md, int32_t node_id, struct ktx__net_addr *addr);
@@ -151,7 +167,9 @@ int ktx__metadata_broker(struct ktx__metadata *md, int32_t node_id, struct ktx__
 struct ktx__metadata_stats {
     uint64_t updates;          /* responses applied */
     uint64_t failures;         /* failed updates */
-    uint64_t stale_epochs;     /* partitions kept because the answer's epoch was older */
+    uint64_t stale_epochs;     /* partitions kept because the answer's (or a hint's) epoch
+                                  was not newer */
+    uint64_t leader_hints;     /* leaders moved by ktx__metadata_set_leader() */
     int64_t last_update_ms;    /* |now| of the last applied response, -1 before any */
 };
 void ktx__metadata_get_stats(struct ktx__metadata *md, struct ktx__metadata_stats *out);

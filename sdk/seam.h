@@ -79,8 +79,11 @@ struct ktx__seam_hooks {
                                                 const struct ktx__batch *batch,
                                                 const struct ktx__produce_outcome *out,
                                                 int *final_err);
-    /* A queued batch expired (delivery.timeout.ms) before its completion: a batch that was
-     * sent before (a retry) leaves its partition's sequence unresolved. */
+    /* A batch expired (delivery.timeout.ms) before its completion: a queued batch that was
+     * sent before (a retry) leaves its partition's sequence unresolved. A batch expired in
+     * flight comes as a stand-in (batch->expired_in_flight and batch->in_flight set) whose
+     * answer later reaches produce_result with |out->expired| (its report is already
+     * delivered: the verdict only settles the sequence). */
     void (*batch_expired)(void *opaque, const struct ktx__batch *batch);
     /* True while the layer has requests to finish before the sender may stop. */
     bool (*has_pending)(void *opaque);

@@ -17,11 +17,13 @@
  * The thread sleeps only in poll(2) (net.h) and is woken through the net's wakeup
  * descriptor: by the producer when a batch is created or filled, on flush and on close.
  *
- * In-flight batches are not expired while their request is out: their request fails after
- * request.timeout.ms at the latest, and a batch whose delivery.timeout.ms has passed is then
- * completed with KTX_ERR_MSG_TIMED_OUT instead of being retried (Kafka fails it a little
- * earlier, without waiting for the request). delivery.timeout.ms >= linger.ms +
- * request.timeout.ms keeps the overshoot within one request timeout.
+ * In-flight batches expire too, as in Kafka's Sender: a batch whose delivery.timeout.ms
+ * passes while its request is out is completed with KTX_ERR_MSG_TIMED_OUT at once, and the
+ * request keeps a stand-in (no records, no buffer.memory) for the answer. The txn layer sees
+ * the expiry through hooks.batch_expired (the partition becomes unresolved, the sequence
+ * stays outstanding) and the answer through hooks.produce_result (never retried): an
+ * acknowledgement proves the batch landed and resolves the partition, anything else leaves
+ * a gap that bumps the epoch. The stand-in never produces a second report.
  *
  * Produce requests are encoded with the incremental encoder straight from the sealed batch
  * bytes into the connection's output buffer (ktx__conn_req.encode): one copy of the batch

@@ -46,6 +46,7 @@ struct ktx__sender {
 
     /* Sender thread only. */
     int produce_in_flight;
+    struct ktx__sender_req *reqs; /* the Produce requests in flight (newest first) */
     uint64_t md_seen; /* metadata updates + failures seen so far */
     struct ktx__acc_part_list ready;
     struct ktx__acc_part_list undrained;
@@ -57,9 +58,17 @@ struct ktx__sender {
     size_t cursors_len, cursors_cap;
 };
 
-/* One Produce request in flight: its batches, sorted by topic then partition. */
+/*
+ * One Produce request in flight: its batches, sorted by topic then partition. A batch whose
+ * delivery.timeout.ms passes while the request is out is completed (timed out) at once and
+ * replaced here by a stand-in (batch->expired_in_flight) that only settles its sequence
+ * when the answer comes.
+ */
 struct ktx__sender_req {
     struct ktx__sender *sender;
+    struct ktx__sender_req *prev, *next; /* sender->reqs */
+    int64_t expires_ms; /* the earliest delivery deadline of a batch not yet expired,
+                           INT64_MAX when none */
     int32_t node;
     int16_t version; /* set by the encoder */
     size_t count;

@@ -55,6 +55,16 @@ void ktx__sender_fail_batch(struct ktx__sender *sender, struct ktx__batch *batch
     ktx__accumulator_complete(sender->acc, batch, err, -1, -1);
 }
 
+/* Completes |batch| of a finished request with |err| and no verdict (forced close, acks=0);
+ * a stand-in of a batch that expired in flight got its report already and is only freed. */
+static void complete_unjudged(struct ktx__sender *sender, struct ktx__batch *batch, int err)
+{
+    if (batch->expired_in_flight)
+        free(batch);
+    else
+        ktx__accumulator_complete(sender->acc, batch, err, -1, -1);
+}
+
 /* The verdict without a txn layer: retry retriable errors while allowed, fail the rest. */
 static enum ktx__produce_verdict default_verdict(const struct ktx__produce_outcome *out,
                                                  int *final_err)
@@ -79,7 +89,7 @@ static enum ktx__produce_verdict default_verdict(const struct ktx__produce_outco
  */
 static void apply_outcome(struct ktx__sender *sender, struct ktx__batch *batch, int err,
                           int64_t base_offset, int64_t log_append_time, int16_t version,
-                          int64_t now)
+                          bool leader_moved, int64_t now)
 {
     struct ktx__produce_outcome out = {0};
     enum ktx__produce_verdict verdict;
@@ -89,20 +99,34 @@ static void apply_outcome(struct ktx__sender *sender, struct ktx__batch *batch, 
     out.base_offset = base_offset;
     out.log_start_offset = -1;
     out.version = version;
-    out.expired = now - batch->created_ms >= sender->conf.delivery_timeout_ms;
+    out.expired = batch->expired_in_flight ||
+                  now - batch->created_ms >= sender->conf.delivery_timeout_ms;
     out.can_retry = !out.expired && batch->attempts < sender->conf.retries;
-    if (err != 0)
+    /* A leader hint (KIP-951) already moved the partition: no Metadata round trip. */
+    if (err != 0 && !leader_moved)
         ktx__metadata_note_error(sender->md, err);
     if (sender->hooks.produce_result)
         verdict = sender->hooks.produce_result(sender->hooks.opaque, sender, batch, &out,
                                                &final_err);
     else
         verdict = default_verdict(&out, &final_err);
+    if (batch->expired_in_flight) {
+        /* The report said timed out already; the verdict only settled the sequence (an
+         * acknowledgement here proves the batch landed). Never a second report. */
+        ktx__sender_log(sender, KTX_LOG_INFO, "sender",
+                        "%s [%d]: late answer for %d record(s) reported timed out: %s",
+                        batch->topic, (int)batch->partition, (int)batch->record_count,
+                        err ? ktx_err_name(err) : "written");
+        free(batch);
+        return;
+    }
     switch (verdict) {
     case KTX__PV_RETRY_REFRESH:
-        ktx__metadata_request_update(sender->md);
+        if (!leader_moved)
+            ktx__metadata_request_update(sender->md);
         /* fall through */
     case KTX__PV_RETRY:
+        batch->leader_moved = leader_moved; /* KIP-951: the retry skips the backoff */
         ktx__accumulator_reenqueue(sender->acc, batch, now);
         break;
     default:
@@ -194,6 +218,50 @@ find_partition(const struct ktx__produce_resp *resp, const struct ktx__batch *ba
     return NULL;
 }
 
+/*
+ * Applies the leader hint (KIP-951, Produce v10+) of |pr|, the answer for |batch| in
+ * |resp|: a NOT_LEADER_OR_FOLLOWER or FENCED_LEADER_EPOCH with a CurrentLeader moves the
+ * partition in the metadata cache (guarded by the leader epoch there), registering the new
+ * leader's NodeEndpoint with the net when the answer has one. Returns true when the leader
+ * moved: the retry then goes there without a Metadata round trip.
+ */
+static bool apply_leader_hint(struct ktx__sender *sender, const struct ktx__batch *batch,
+                              const struct ktx__produce_partition_resp *pr,
+                              const struct ktx__produce_resp *resp)
+{
+    char host[KTX__NET_MAX_HOST + 1];
+    struct ktx__net_broker endpoint = {-1, host, 0};
+    int32_t leader = pr->current_leader.leader_id;
+
+    if ((pr->error_code != KTX_ERR_NOT_LEADER_OR_FOLLOWER &&
+         pr->error_code != KTX_ERR_FENCED_LEADER_EPOCH) ||
+        leader < 0 || pr->current_leader.leader_epoch < 0)
+        return false;
+    for (int32_t i = 0; i < resp->node_endpoints_count; i++) {
+        const struct ktx__node_endpoint *ne = &resp->node_endpoints[i];
+
+        if (ne->node_id != leader || ne->host.len <= 0 || ne->host.len > KTX__NET_MAX_HOST)
+            continue;
+        memcpy(host, ne->host.ptr, (size_t)ne->host.len);
+        host[ne->host.len] = '\0';
+        endpoint.node_id = leader;
+        endpoint.port = ne->port;
+        break;
+    }
+    if (endpoint.node_id >= 0 &&
+        ktx__net_add_broker(sender->net, leader, host, endpoint.port) != 0)
+        endpoint.node_id = -1; /* unusable: only a broker already known may lead */
+    if (!ktx__metadata_set_leader(sender->md, batch->topic, batch->partition, leader,
+                                  pr->current_leader.leader_epoch,
+                                  endpoint.node_id >= 0 ? &endpoint : NULL))
+        return false;
+    ktx__sender_log(sender, KTX_LOG_INFO, "sender",
+                    "%s [%d]: leader hint from the Produce answer: broker %d, epoch %d",
+                    batch->topic, (int)batch->partition, (int)leader,
+                    (int)pr->current_leader.leader_epoch);
+    return true;
+}
+
 /* Applies a decoded answer to every batch of |req|. */
 static void apply_response(struct ktx__sender_req *req, const struct ktx__produce_resp *resp,
                            int64_t now)
@@ -203,15 +271,43 @@ static void apply_response(struct ktx__sender_req *req, const struct ktx__produc
     for (size_t i = 0; i < req->count; i++) {
         const struct ktx__produce_partition_resp *pr =
             find_partition(resp, req->batches[i], &ti, &pi);
+        bool moved;
 
         if (!pr) {
             apply_outcome(req->sender, req->batches[i], KTX_ERR_BAD_MSG, -1, -1, req->version,
-                          now);
+                          false, now);
             continue;
         }
+        moved = pr->error_code != 0 && apply_leader_hint(req->sender, req->batches[i], pr, resp);
         apply_outcome(req->sender, req->batches[i], pr->error_code, pr->base_offset,
-                      pr->log_append_time_ms, req->version, now);
+                      pr->log_append_time_ms, req->version, moved, now);
     }
+}
+
+/* Removes |req| from the sender's list of requests in flight. */
+static void unlink_req(struct ktx__sender *sender, struct ktx__sender_req *req)
+{
+    if (req->prev)
+        req->prev->next = req->next;
+    else
+        sender->reqs = req->next;
+    if (req->next)
+        req->next->prev = req->prev;
+    req->prev = req->next = NULL;
+}
+
+/* Adds |req| (sent) to the sender's list of requests in flight. */
+static void link_req(struct ktx__sender *sender, struct ktx__sender_req *req)
+{
+    req->expires_ms = INT64_MAX;
+    for (size_t i = 0; i < req->count; i++)
+        req->expires_ms = KTX__MIN(req->expires_ms, req->batches[i]->created_ms +
+                                                        sender->conf.delivery_timeout_ms);
+    req->prev = NULL;
+    req->next = sender->reqs;
+    if (sender->reqs)
+        sender->reqs->prev = req;
+    sender->reqs = req;
 }
 
 /* ktx__conn_cb of a Produce request: decode -> classify -> apply, per batch. */
@@ -226,15 +322,16 @@ static void on_produce_response(struct ktx__conn *conn, int err, const uint8_t *
 
     (void)conn;
     sender->produce_in_flight--;
+    unlink_req(sender, req);
     if (atomic_load(&sender->force)) {
         for (size_t i = 0; i < req->count; i++)
-            ktx__sender_fail_batch(sender, req->batches[i], KTX_ERR_PURGED);
+            complete_unjudged(sender, req->batches[i], KTX_ERR_PURGED);
     } else if (err == 0 && body == NULL) { /* acks=0: written is all we learn */
         for (size_t i = 0; i < req->count; i++)
-            ktx__accumulator_complete(sender->acc, req->batches[i], 0, -1, -1);
+            complete_unjudged(sender, req->batches[i], 0);
     } else if (err != 0) {
         for (size_t i = 0; i < req->count; i++)
-            apply_outcome(sender, req->batches[i], err, -1, -1, req->version, now);
+            apply_outcome(sender, req->batches[i], err, -1, -1, req->version, false, now);
     } else {
         ktx__arena_init(&arena, 0);
         err = ktx__proto_produce_resp_decode(body, len, req->version, &resp, &arena);
@@ -244,7 +341,7 @@ static void on_produce_response(struct ktx__conn *conn, int err, const uint8_t *
                             (int)req->version, (int)req->node);
             for (size_t i = 0; i < req->count; i++)
                 apply_outcome(sender, req->batches[i], KTX_ERR_BAD_MSG, -1, -1, req->version,
-                              now);
+                              false, now);
         } else {
             apply_response(req, &resp, now);
         }
@@ -263,7 +360,7 @@ static void send_request(struct ktx__sender *sender, int32_t node, struct ktx__b
 
     if (!req) {
         for (size_t i = 0; i < count; i++)
-            apply_outcome(sender, batches[i], KTX_ERR_NO_MEMORY, -1, -1, -1, now);
+            apply_outcome(sender, batches[i], KTX_ERR_NO_MEMORY, -1, -1, -1, false, now);
         return;
     }
     req->sender = sender;
@@ -282,12 +379,13 @@ static void send_request(struct ktx__sender *sender, int32_t node, struct ktx__b
     err = ktx__net_send(sender->net, node, &creq, now);
     if (err == 0) {
         sender->produce_in_flight++;
+        link_req(sender, req);
         return;
     }
     ktx__sender_log(sender, KTX_LOG_WARNING, "sender", "Produce to broker %d not sent: %s",
                     (int)node, ktx_err_name(err));
     for (size_t i = 0; i < count; i++)
-        apply_outcome(sender, req->batches[i], err, -1, -1, -1, now);
+        apply_outcome(sender, req->batches[i], err, -1, -1, -1, false, now);
     free(req);
 }
 
@@ -411,12 +509,21 @@ static size_t drain_and_send(struct ktx__sender *sender, size_t n, int64_t now)
     if (total > 0 && sender->hooks.drained)
         err = sender->hooks.drained(sender->hooks.opaque, sender, batches, total);
     for (size_t g = 0; g < groups; g++) {
+        struct ktx__batch **b = batches + grp[g].start;
+        size_t count = 0;
+
+        /* Slots the hook set to NULL are batches it keeps back (seam.h). */
+        for (size_t k = 0; k < grp[g].count; k++)
+            if (b[k])
+                b[count++] = b[k];
         if (err != 0) {
-            for (size_t k = 0; k < grp[g].count; k++)
-                ktx__sender_fail_batch(sender, batches[grp[g].start + k], err);
+            for (size_t k = 0; k < count; k++)
+                ktx__sender_fail_batch(sender, b[k], err);
             continue;
         }
-        send_request(sender, grp[g].node, batches + grp[g].start, grp[g].count, now);
+        if (count == 0)
+            continue;
+        send_request(sender, grp[g].node, b, count, now);
         sent++;
     }
     free(grp);
@@ -447,6 +554,75 @@ static int64_t expire_queued(struct ktx__sender *sender, int64_t now)
     return next;
 }
 
+/*
+ * Makes a stand-in for |batch| of a request in flight: a copy of its identity, sequence and
+ * place, without records or memory, that the request keeps for its answer. NULL when out
+ * of memory.
+ */
+static struct ktx__batch *stand_in_for(const struct ktx__batch *batch)
+{
+    struct ktx__batch *stand_in = malloc(sizeof(*stand_in));
+
+    if (!stand_in)
+        return NULL;
+    *stand_in = *batch;
+    memset(&stand_in->bw, 0, sizeof(stand_in->bw));
+    stand_in->next = stand_in->prev = NULL;
+    stand_in->records = NULL;
+    stand_in->records_cap = 0;
+    stand_in->charged_buf = stand_in->charged_meta = 0;
+    stand_in->expired_in_flight = true;
+    return stand_in;
+}
+
+/*
+ * Expires the batches of |req| past delivery.timeout.ms at |now| (Kafka's
+ * getExpiredInflightBatches): each is completed with KTX_ERR_MSG_TIMED_OUT at once and
+ * replaced in |req| by a stand-in. The batch_expired hook sees the stand-in while it is
+ * still marked in flight: its sequence stays outstanding (the partition unresolved) until
+ * the answer tells whether it landed. A batch without memory for a stand-in completes with
+ * its answer instead. Updates req->expires_ms.
+ */
+static void expire_req(struct ktx__sender *sender, struct ktx__sender_req *req, int64_t now)
+{
+    int64_t timeout = sender->conf.delivery_timeout_ms;
+
+    req->expires_ms = INT64_MAX;
+    for (size_t i = 0; i < req->count; i++) {
+        struct ktx__batch *batch = req->batches[i], *stand_in;
+
+        if (batch->expired_in_flight)
+            continue;
+        if (now - batch->created_ms < timeout) {
+            req->expires_ms = KTX__MIN(req->expires_ms, batch->created_ms + timeout);
+            continue;
+        }
+        if (!(stand_in = stand_in_for(batch)))
+            continue;
+        if (sender->hooks.batch_expired)
+            sender->hooks.batch_expired(sender->hooks.opaque, stand_in);
+        stand_in->in_flight = false;
+        ktx__sender_log(sender, KTX_LOG_WARNING, "sender",
+                        "%s [%d]: %d record(s) expired in flight after delivery.timeout.ms",
+                        batch->topic, (int)batch->partition, (int)batch->record_count);
+        ktx__accumulator_complete(sender->acc, batch, KTX_ERR_MSG_TIMED_OUT, -1, -1);
+        req->batches[i] = stand_in;
+    }
+}
+
+/* Expires in-flight batches past delivery.timeout.ms; returns the next expiry time. */
+static int64_t expire_in_flight(struct ktx__sender *sender, int64_t now)
+{
+    int64_t next = INT64_MAX;
+
+    for (struct ktx__sender_req *req = sender->reqs; req; req = req->next) {
+        if (req->expires_ms <= now)
+            expire_req(sender, req, now);
+        next = KTX__MIN(next, req->expires_ms);
+    }
+    return next;
+}
+
 int64_t ktx__sender_send_producer_data(struct ktx__sender *sender, int64_t now)
 {
     int64_t next_ready = INT64_MAX, not_ready = INT64_MAX, next_expiry, timeout;
@@ -459,7 +635,7 @@ int64_t ktx__sender_send_producer_data(struct ktx__sender *sender, int64_t now)
         if (n > 0)
             sent = drain_and_send(sender, n, now);
     }
-    next_expiry = expire_queued(sender, now);
+    next_expiry = KTX__MIN(expire_queued(sender, now), expire_in_flight(sender, now));
     timeout = KTX__MIN(not_ready, next_ready == INT64_MAX ? INT64_MAX : next_ready - now);
     if (next_expiry != INT64_MAX)
         timeout = KTX__MIN(timeout, next_expiry - now);

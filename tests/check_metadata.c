@@ -177,6 +177,62 @@ START_TEST(test_metadata_apply_ignores_stale_leader_epochs)
 }
 END_TEST
 
+START_TEST(test_metadata_leader_hint_moves_a_leader_only_with_a_newer_epoch_and_a_known_broker)
+{
+    struct ktx__metadata *md = new_md(300000, 100, 1000);
+    struct ktx__net_broker k7 = {7, "k7", 9007};
+    struct ktx__net_addr addr;
+    struct ktx__metadata_stats stats;
+    struct fake_resp f;
+    int32_t epoch;
+
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "t", 0), 0);
+    /* Nothing cached yet: nothing to move. */
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, 2, 9, NULL));
+    fake_init(&f, "t", 0, 2);
+    encode_request(md, 12);
+    ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 1), 0);
+    ck_assert_int_eq(leader(md, "t", 0, &epoch), 1);
+    ck_assert_int_eq(epoch, 5);
+    /* A hint with the same or an older epoch is stale; no epoch or leader is no hint. */
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, 2, 5, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, 2, 4, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, 2, -1, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, -1, 6, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "t", 2, 2, 6, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "u", 0, 2, 6, NULL));
+    ck_assert_int_eq(leader(md, "t", 0, &epoch), 1);
+    ck_assert_int_eq(epoch, 5);
+    /* A newer epoch on a known broker moves the leader, without asking for an update. */
+    ck_assert(!ktx__metadata_needs_update(md, 2));
+    ck_assert(ktx__metadata_set_leader(md, "t", 0, 2, 6, NULL));
+    ck_assert_int_eq(leader(md, "t", 0, &epoch), 2);
+    ck_assert_int_eq(epoch, 6);
+    ck_assert(!ktx__metadata_needs_update(md, 2));
+    /* The same hint again (another batch's answer) is applied already; another leader at
+     * that epoch is not believed. */
+    ck_assert(ktx__metadata_set_leader(md, "t", 0, 2, 6, NULL));
+    ck_assert(!ktx__metadata_set_leader(md, "t", 0, 1, 6, NULL));
+    ck_assert_int_eq(leader(md, "t", 0, NULL), 2);
+    /* An unknown broker needs its endpoint, which then registers it. */
+    ck_assert(!ktx__metadata_set_leader(md, "t", 1, 7, 6, NULL));
+    ck_assert_int_eq(leader(md, "t", 1, NULL), 2);
+    ck_assert(ktx__metadata_set_leader(md, "t", 1, 7, 6, &k7));
+    ck_assert_int_eq(leader(md, "t", 1, &epoch), 7);
+    ck_assert_int_eq(epoch, 6);
+    ck_assert_int_eq(ktx__metadata_broker(md, 7, &addr), 0);
+    ck_assert_str_eq(addr.host, "k7");
+    ck_assert_int_eq(addr.port, 9007);
+    /* A later Metadata answer with an older epoch does not undo the hint. */
+    ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 3), 0);
+    ck_assert_int_eq(leader(md, "t", 0, &epoch), 2);
+    ck_assert_int_eq(epoch, 6);
+    ktx__metadata_get_stats(md, &stats);
+    ck_assert_uint_eq(stats.leader_hints, 2);
+    ktx__metadata_destroy(md);
+}
+END_TEST
+
 START_TEST(test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff)
 {
     struct ktx__metadata *md = new_md(5000, 100, 1000);
@@ -701,6 +757,7 @@ static Suite *metadata_suite(void)
     tcase_add_test(pure, test_metadata_apply_fills_partitions_leaders_and_brokers);
     tcase_add_test(pure, test_metadata_topic_name_with_a_nul_byte_from_the_wire_matches_nothing);
     tcase_add_test(pure, test_metadata_apply_ignores_stale_leader_epochs);
+    tcase_add_test(pure, test_metadata_leader_hint_moves_a_leader_only_with_a_newer_epoch_and_a_known_broker);
     tcase_add_test(pure, test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff);
     tcase_add_test(pure, test_metadata_errors_that_move_leaders_mark_the_cache_for_refresh);
     tcase_add_test(pure, test_metadata_topic_never_listed_is_unknown_after_the_deadline);

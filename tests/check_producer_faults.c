@@ -114,6 +114,43 @@ START_TEST(test_leaders_moving_mid_stream_lose_nothing_on_mock)
 }
 END_TEST
 
+/*
+ * KIP-951: ktx-broker names the new leader (CurrentLeader, NodeEndpoints) in a
+ * NOT_LEADER_OR_FOLLOWER Produce answer. The retry must go there at once: every Metadata
+ * answer is delayed by 3 s and the retry backoff is 1 s, so reports within 1 s prove that
+ * neither a Metadata round trip nor the backoff was waited for.
+ */
+START_TEST(test_leader_hint_in_the_produce_answer_sends_the_retry_without_metadata_or_backoff)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_BROKER, 2, NULL, "t", 1);
+    char backoff[16], delay[64];
+    const char *props[] = {"retry.backoff.ms", backoff, "retry.backoff.max.ms", backoff, NULL};
+    struct integ_run run;
+    ktx_producer_t *producer;
+    int64_t start, took;
+
+    snprintf(backoff, sizeof(backoff), "%d", integ_ms(1000));
+    integ_cmd(c, "leader t 0 1");
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 300, 43, 100, INTEG_ROUND_ROBIN);
+    producer = integ_producer(&run, ktx_test_cluster_bootstrap(c), props);
+    integ_send(producer, &run, 0, 100);
+    integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "flush before the move");
+    integ_cmd(c, "leader t 0 2");
+    snprintf(delay, sizeof(delay), "berr 1 3 0 %d", integ_ms(3000));
+    integ_cmd(c, delay);
+    snprintf(delay, sizeof(delay), "berr 2 3 0 %d", integ_ms(3000));
+    integ_cmd(c, delay);
+    start = ktx_test_now_ms();
+    integ_send(producer, &run, 100, 200);
+    ck_assert(integ_wait_reports(producer, &run, 200, integ_ms(10000)));
+    took = ktx_test_now_ms() - start;
+    ck_assert_msg(took < integ_ms(1000), "reports after %lld ms: the hint was not used", (long long)took);
+    integ_send(producer, &run, 200, 300);
+    finish_all_delivered(c, &run, producer, 0);
+}
+END_TEST
+
 /* ---- delayed responses ---- */
 
 START_TEST(test_produce_answered_after_request_timeout_is_retried_without_duplicate)
@@ -406,6 +443,82 @@ START_TEST(test_records_timing_out_while_the_broker_is_down_are_reported_failed_
 }
 END_TEST
 
+/*
+ * A batch whose delivery.timeout.ms passes while its request is out: a first attempt fails
+ * with a retriable error, the retry goes out after the backoff and its answer is delayed
+ * past delivery.timeout.ms (but within request.timeout.ms). The report must say timed out
+ * at delivery.timeout.ms, not when the late answer comes; the late acknowledgement must not
+ * give a second report and proves the batch landed, so the partition resolves without an
+ * epoch bump and what follows is written once, in order, after it.
+ */
+static void batch_expiring_in_flight(enum ktx_test_peer peer)
+{
+    struct ktx_test_cluster *c = integ_cluster(peer, 1, NULL, "t", 1);
+    char req[16], dlv[16], backoff[16], delay[64];
+    const char *props[] = {"request.timeout.ms", req, "delivery.timeout.ms", dlv, "retry.backoff.ms", backoff,
+                           "retry.backoff.max.ms", backoff, NULL};
+    struct integ_run run;
+    ktx_producer_t *producer;
+    int64_t start, took, pid = -1, pid_after = -1;
+    int32_t epoch = -1, epoch_after = -1;
+
+    /* Retry at ~1500 ms, its answer at ~3900 ms: after delivery.timeout.ms (3000 ms) with
+     * 900 ms to spare, before the retry's request.timeout.ms (~4400 ms). */
+    snprintf(req, sizeof(req), "%d", integ_ms(2900));
+    snprintf(dlv, sizeof(dlv), "%d", integ_ms(3000));
+    snprintf(backoff, sizeof(backoff), "%d", integ_ms(1500));
+    integ_run_init(&run, "t", 1);
+    integ_gen(&run, 101, 41, 100, INTEG_ROUND_ROBIN);
+    producer = integ_producer(&run, ktx_test_cluster_bootstrap(c), props);
+    integ_send(producer, &run, 0, 50);
+    integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "flush before the faults");
+    if (peer == KTX_TEST_PEER_BROKER)
+        ck_assert_int_eq(integ_describe_producer(c, 1, "t", 0, &pid, &epoch), 1);
+    integ_cmd(c, "berr 1 0 19 0"); /* NOT_ENOUGH_REPLICAS: not appended, retried */
+    snprintf(delay, sizeof(delay), "berr 1 0 0 %d", integ_ms(2400));
+    integ_cmd(c, delay);
+    start = ktx_test_now_ms();
+    integ_send(producer, &run, 50, 51);
+    ck_assert(integ_wait_reports(producer, &run, 51, integ_ms(10000)));
+    took = ktx_test_now_ms() - start;
+    ck_assert_msg(run.recs[50].err == KTX_ERR_MSG_TIMED_OUT, "record 50: %s after %lld ms",
+                  ktx_err_name(run.recs[50].err), (long long)took);
+    ck_assert_msg(took >= integ_ms(3000) - 50 && took <= integ_ms(3000) + integ_ms(500),
+                  "timed out after %lld ms, delivery.timeout.ms is %d", (long long)took, integ_ms(3000));
+    /* The late answer comes; then the rest goes after the record of unknown fate. */
+    while (ktx_test_now_ms() < start + integ_ms(4400))
+        ktx_poll(producer, 20);
+    integ_send(producer, &run, 51, 101);
+    integ_ok(ktx_flush(producer, FLUSH_TIMEOUT_MS), "flush after the late answer");
+    ktx_producer_destroy(producer);
+    for (size_t i = 0; i < run.n; i++)
+        ck_assert_msg(i == 50 || run.recs[i].err == 0, "record %zu: %s", i, ktx_err_name(run.recs[i].err));
+    if (peer == KTX_TEST_PEER_BROKER) {
+        /* The acknowledgement resolved the partition: no epoch bump was needed. */
+        ck_assert_int_eq(integ_describe_producer(c, 1, "t", 0, &pid_after, &epoch_after), 1);
+        ck_assert_int_eq(pid_after, pid);
+        ck_assert_int_eq(epoch_after, epoch);
+    }
+    /* Exactly one report per record (integ_check), the timed-out one at most once in the
+     * log, everything else once and in order. */
+    integ_assert_exactly_once(&run, ktx_test_cluster_bootstrap(c),
+                              peer == KTX_TEST_PEER_MOCK ? INTEG_AT_LEAST_ONCE : 0);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+
+START_TEST(test_batch_expiring_in_flight_is_reported_timed_out_once_on_broker)
+{
+    batch_expiring_in_flight(KTX_TEST_PEER_BROKER);
+}
+END_TEST
+
+START_TEST(test_batch_expiring_in_flight_is_reported_timed_out_once_on_mock)
+{
+    batch_expiring_in_flight(KTX_TEST_PEER_MOCK);
+}
+END_TEST
+
 static Suite *producer_faults_suite(void)
 {
     Suite *s = suite_create("producer_faults");
@@ -420,6 +533,7 @@ static Suite *producer_faults_suite(void)
     tcase_add_test(moves, test_brokers_down_and_up_mid_stream_lose_nothing_on_mock);
     tcase_add_test(moves, test_leaders_moving_mid_stream_lose_and_duplicate_nothing_on_broker);
     tcase_add_test(moves, test_leaders_moving_mid_stream_lose_nothing_on_mock);
+    tcase_add_test(moves, test_leader_hint_in_the_produce_answer_sends_the_retry_without_metadata_or_backoff);
     tcase_add_test(errors, test_produce_answered_after_request_timeout_is_retried_without_duplicate);
     tcase_add_test(errors, test_produce_appended_but_unanswered_is_retried_and_written_once);
     tcase_add_loop_test(errors, test_each_retriable_produce_error_is_retried_without_loss_or_duplicate_on_broker,
@@ -434,6 +548,8 @@ static Suite *producer_faults_suite(void)
      * answers of that pass, so a SIGKILL never loses an acknowledged batch. */
     tcase_add_test(restart, test_broker_killed_and_restarted_on_its_data_dir_loses_duplicates_and_reorders_nothing);
     tcase_add_test(restart, test_records_timing_out_while_the_broker_is_down_are_reported_failed_and_absent);
+    tcase_add_test(restart, test_batch_expiring_in_flight_is_reported_timed_out_once_on_broker);
+    tcase_add_test(restart, test_batch_expiring_in_flight_is_reported_timed_out_once_on_mock);
     suite_add_tcase(s, moves);
     suite_add_tcase(s, errors);
     suite_add_tcase(s, restart);

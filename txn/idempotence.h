@@ -90,7 +90,9 @@ bool ktx__seq_assign(void *opaque, const struct ktx__batch *batch, int64_t *prod
 void ktx__seq_acked(struct ktx__idem *idem, const struct ktx__batch *batch);
 
 /* |batch| (current epoch) failed for good. |maybe_written| tells that it may have reached
- * the log (timeouts): its partition becomes unresolved. */
+ * the log (timeouts): its partition becomes unresolved. A stand-in of a batch that expired
+ * while its request is out (batch->expired_in_flight, still in flight) makes the partition
+ * unresolved but keeps its sequence outstanding until the answer settles it. */
 void ktx__seq_failed(struct ktx__idem *idem, const struct ktx__batch *batch, bool maybe_written);
 
 /* True when |batch| is the next in line of its partition (base = last acked + 1). */

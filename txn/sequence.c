@@ -145,6 +145,13 @@ void ktx__seq_failed(struct ktx__idem *idem, const struct ktx__batch *batch, boo
 
     if (!p)
         return;
+    if (batch->expired_in_flight && batch->in_flight) {
+        /* Expired while its request is out: it may land, so the partition is unresolved,
+         * and its sequence stays outstanding until the answer settles it (acknowledged:
+         * proven written; failed: forgotten here again, and the gap bumps the epoch). */
+        p->unresolved = true;
+        return;
+    }
     forget(p, batch->base_sequence);
     if (maybe_written)
         p->unresolved = true;

@@ -14,6 +14,7 @@
 
 #define KEY_GROUP 0
 #define MAX_FETCH_WAIT_MS 500
+#define LEADER_HOST "127.0.0.1" /* every broker listens there (handlers.c's BROKER_HOST) */
 
 /* ---- Produce ---- */
 
@@ -101,6 +102,42 @@ static void produce_partition(struct kb_req_ctx *ctx, const char *txn_id, struct
     out->error_code = err;
     if (err)
         out->base_offset = -1;
+    if (err == KTX_ERR_NOT_LEADER_OR_FOLLOWER && !ctx->forced) {
+        /* KIP-951: tell where the leadership went (Produce v10+ encodes it). */
+        struct kb_partition *led = kb_cluster_partition(
+            kb_cluster_topic(ctx->c, topic_name.ptr, (size_t)topic_name.len), pd->index);
+
+        if (led && led->leader >= 0)
+            out->current_leader = (struct ktx__leader_id_and_epoch){led->leader, led->leader_epoch};
+    }
+}
+
+/* KIP-951: the NodeEndpoints of every leader named in a CurrentLeader of |resp|, once each
+ * (Produce v10+). Returns 0 or KTX_ERR_NO_MEMORY. */
+static int add_leader_endpoints(struct kb_req_ctx *ctx, struct ktx__produce_resp *resp)
+{
+    int32_t n = 0, cap = 0;
+
+    for (int32_t t = 0; t < resp->responses_count; t++)
+        cap += resp->responses[t].partition_responses_count;
+    if (ctx->ver < 10 || cap == 0 || !(resp->node_endpoints = kb_h_alloc(ctx, cap, sizeof(*resp->node_endpoints))))
+        return ctx->ver < 10 || cap == 0 ? 0 : KTX_ERR_NO_MEMORY;
+    for (int32_t t = 0; t < resp->responses_count; t++) {
+        for (int32_t i = 0; i < resp->responses[t].partition_responses_count; i++) {
+            int32_t node = resp->responses[t].partition_responses[i].current_leader.leader_id;
+            const struct kb_broker *b = node >= 0 ? kb_cluster_broker(ctx->c, node) : NULL;
+            bool seen = false;
+
+            for (int32_t k = 0; k < n && !seen; k++)
+                seen = resp->node_endpoints[k].node_id == node;
+            if (!b || seen)
+                continue;
+            resp->node_endpoints[n++] = (struct ktx__node_endpoint){node, ktx__str_c(LEADER_HOST), b->port,
+                                                                    ktx__str_c(NULL)};
+        }
+    }
+    resp->node_endpoints_count = n;
+    return 0;
 }
 
 int kb_h_produce(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct ktx__writer *w)
@@ -129,6 +166,8 @@ int kb_h_produce(struct kb_req_ctx *ctx, const uint8_t *body, size_t len, struct
             produce_partition(ctx, txn_id, td->name, &td->partition_data[i], &tr->partition_responses[i]);
     }
     resp.responses_count = req.topic_data_count;
+    if ((err = add_leader_endpoints(ctx, &resp)) != 0)
+        return err;
     ctx->reply->send = req.acks != 0;
     return ktx__proto_produce_resp_encode(w, ctx->ver, &resp);
 }
