@@ -166,9 +166,10 @@ static const struct ktx__conf_prop props[KTX__CONF_COUNT] = {
     ROW_STR(KTX__CONF_SASL_KERBEROS_SERVICE_NAME, "sasl.kerberos.service.name", "kafka", 0,
             "Kerberos principal name the brokers run as (GSSAPI)."),
     ROW_STR(KTX__CONF_SASL_KERBEROS_PRINCIPAL, "sasl.kerberos.principal", NULL, 0,
-            "This client's Kerberos principal (GSSAPI)."),
+            "This client's Kerberos principal (GSSAPI): it authenticates as exactly this one."),
     ROW_STR(KTX__CONF_SASL_KERBEROS_KEYTAB, "sasl.kerberos.keytab", NULL, 0,
-            "Keytab file holding the client principal's key (GSSAPI)."),
+            "Keytab file holding the client principal's key (GSSAPI); without it, the ticket "
+            "cache must hold the principal."),
     ROW_STR(KTX__CONF_STATE_PATH, "state.path", NULL, 0,
             "kafkatx: directory of the persisted producer state (sqlite3). Not set: nothing "
             "is persisted."),

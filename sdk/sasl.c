@@ -1,6 +1,7 @@
 /*
- * SASL client mechanisms: PLAIN and SCRAM here, GSSAPI through Cyrus SASL. The only file of
- * the library that includes Cyrus SASL headers.
+ * SASL client mechanisms: PLAIN and SCRAM here, GSSAPI through Cyrus SASL with an initiator
+ * credential acquired here through GSS-API (MIT Kerberos). The only file of the library that
+ * includes Cyrus SASL or GSS-API headers.
  */
 #include "sasl.h"
 
@@ -10,6 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <gssapi/gssapi.h>
+#include <gssapi/gssapi_ext.h>
+#include <gssapi/gssapi_krb5.h>
 #include <sasl/sasl.h>
 
 #include "scram.h"
@@ -22,10 +26,12 @@ struct ktx__sasl {
     int step;                    /* steps taken (PLAIN and SCRAM) */
     char *host;
     char *service;               /* sasl.kerberos.service.name (GSSAPI) */
+    char *principal;             /* sasl.kerberos.principal (GSSAPI), NULL when not set */
     uint8_t *plain;              /* PLAIN's message, wiped on free */
     size_t plain_len;
     struct ktx__scram *scram;    /* SCRAM-SHA-256/512 */
     sasl_conn_t *cyrus;          /* GSSAPI */
+    gss_cred_id_t gss_cred;      /* GSSAPI: the credential handed to Cyrus (SASL_GSS_CREDS) */
     sasl_callback_t callbacks[3];
 };
 
@@ -160,6 +166,12 @@ static int cyrus_user_cb(void *context, int id, const char **result, unsigned *l
     return SASL_OK;
 }
 
+/* The client identity for messages: sasl.kerberos.principal, or whom Kerberos picks. */
+static const char *who(const struct ktx__sasl *sasl)
+{
+    return sasl->principal != NULL ? sasl->principal : "the default principal";
+}
+
 /* Writes Cyrus's detail for |conn| (GSSAPI's major and minor status) with |what|. */
 static void cyrus_err(const struct ktx__sasl *sasl, int rc, const char *what, char *errbuf,
                       size_t errsize)
@@ -167,20 +179,112 @@ static void cyrus_err(const struct ktx__sasl *sasl, int rc, const char *what, ch
     const char *detail = sasl->cyrus ? sasl_errdetail(sasl->cyrus) : sasl_errstring(rc, NULL,
                                                                                     NULL);
 
-    set_err(errbuf, errsize, "SASL GSSAPI with %s@%s: %s: %s", sasl->service, sasl->host,
-            what, detail ? detail : "unknown error");
+    set_err(errbuf, errsize, "SASL GSSAPI with %s@%s as %s: %s: %s", sasl->service, sasl->host,
+            who(sasl), what, detail ? detail : "unknown error");
 }
 
-/* Points MIT Kerberos at the keytab, then creates the Cyrus client for service@host with
- * no security layer. */
+/* Writes GSS-API's explanation of |major| and |minor| to |buf| (|size| bytes): Kerberos's
+ * own message when there is one (it names the principal or the file), else the generic one. */
+static void gss_reason(OM_uint32 major, OM_uint32 minor, char *buf, size_t size)
+{
+    gss_buffer_desc text = GSS_C_EMPTY_BUFFER;
+    OM_uint32 more = 0, ignored;
+
+    buf[0] = '\0';
+    if (gss_display_status(&ignored, minor != 0 ? minor : major,
+                           minor != 0 ? GSS_C_MECH_CODE : GSS_C_GSS_CODE,
+                           minor != 0 ? (gss_OID)gss_mech_krb5 : GSS_C_NO_OID, &more,
+                           &text) == GSS_S_COMPLETE &&
+        text.value != NULL)
+        snprintf(buf, size, "%.*s", (int)KTX__MIN(text.length, (size_t)1024),
+                 (const char *)text.value);
+    gss_release_buffer(&ignored, &text);
+    if (buf[0] == '\0')
+        snprintf(buf, size, "GSS-API major status 0x%x, minor %u", (unsigned)major,
+                 (unsigned)minor);
+}
+
+/* Prefix of the MEMORY ticket caches that keytab logins use (see gssapi_acquire()). */
+#define GSS_CCACHE_PREFIX "MEMORY:kafkatx:"
+
+/*
+ * Acquires the initiator credential that Cyrus uses, so that the client authenticates as
+ * exactly sasl.kerberos.principal (|sasl->principal|):
+ * - with sasl.kerberos.keytab (|keytab|), from that keytab, into a MEMORY ticket cache of
+ *   this process named after the principal and the keytab: connections with the same
+ *   identity share its initial ticket (Kerberos gets a new one from the keytab when it
+ *   expires), and neither the user's ticket cache nor the environment is touched;
+ * - without a keytab, from the default ticket cache (or collection), which must hold a
+ *   ticket of that principal (kinit).
+ * Without a principal, Kerberos picks: the keytab's first principal, or the default cache's.
+ * Returns 0, or KTX_ERR_AUTH (no such principal in the keytab or the cache, a malformed
+ * principal) or KTX_ERR_NO_MEMORY with a message that names the principal and the keytab.
+ */
+static int gssapi_acquire(struct ktx__sasl *sasl, const char *keytab, char *errbuf,
+                          size_t errsize)
+{
+    gss_key_value_element_desc elements[2];
+    gss_key_value_set_desc store = {0, elements};
+    gss_OID_set_desc mechs = {1, (gss_OID)gss_mech_krb5};
+    gss_name_t name = GSS_C_NO_NAME;
+    OM_uint32 major, minor = 0, ignored;
+    char *ccache = NULL, reason[256];
+
+    if (sasl->principal != NULL) {
+        gss_buffer_desc text = {strlen(sasl->principal), sasl->principal};
+
+        major = gss_import_name(&minor, &text, GSS_KRB5_NT_PRINCIPAL_NAME, &name);
+        if (GSS_ERROR(major)) {
+            gss_reason(major, minor, reason, sizeof(reason));
+            set_err(errbuf, errsize, "SASL GSSAPI: sasl.kerberos.principal %s is not a "
+                    "Kerberos principal name: %s", sasl->principal, reason);
+            return KTX_ERR_AUTH;
+        }
+    }
+    if (keytab != NULL) {
+        size_t len = strlen(GSS_CCACHE_PREFIX) + strlen(keytab) + 2 +
+                     (sasl->principal != NULL ? strlen(sasl->principal) : 0);
+
+        ccache = malloc(len);
+        if (ccache == NULL) {
+            gss_release_name(&ignored, &name);
+            return KTX_ERR_NO_MEMORY;
+        }
+        snprintf(ccache, len, "%s%s:%s", GSS_CCACHE_PREFIX,
+                 sasl->principal != NULL ? sasl->principal : "", keytab);
+        elements[store.count++] = (gss_key_value_element_desc){"client_keytab", keytab};
+        elements[store.count++] = (gss_key_value_element_desc){"ccache", ccache};
+    }
+    major = gss_acquire_cred_from(&minor, name, GSS_C_INDEFINITE, &mechs, GSS_C_INITIATE,
+                                  &store, &sasl->gss_cred, NULL, NULL);
+    gss_release_name(&ignored, &name);
+    free(ccache);
+    if (!GSS_ERROR(major))
+        return 0;
+    sasl->gss_cred = GSS_C_NO_CREDENTIAL;
+    gss_reason(major, minor, reason, sizeof(reason));
+    if (keytab != NULL)
+        set_err(errbuf, errsize, "Kerberos principal %s: no credentials in keytab %s "
+                "(sasl.kerberos.keytab: is the principal in it?) to reach %s@%s: %s",
+                who(sasl), keytab, sasl->service, sasl->host, reason);
+    else
+        set_err(errbuf, errsize, "Kerberos principal %s: no ticket in the default ticket "
+                "cache (run kinit, or set sasl.kerberos.keytab) to reach %s@%s: %s",
+                who(sasl), sasl->service, sasl->host, reason);
+    return KTX_ERR_AUTH;
+}
+
+/* Acquires the credential of sasl.kerberos.principal, then creates the Cyrus client for
+ * service@host with that credential and no security layer. */
 static int gssapi_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv,
                        char *errbuf, size_t errsize)
 {
+    const char *keytab = cv->sasl_kerberos_keytab;
     sasl_security_properties_t props;
     int rc;
 
-    if (cv->sasl_kerberos_keytab != NULL && setenv("KRB5_CLIENT_KTNAME",
-                                                   cv->sasl_kerberos_keytab, 1) != 0)
+    if (cv->sasl_kerberos_principal != NULL && *cv->sasl_kerberos_principal != '\0' &&
+        (sasl->principal = strdup(cv->sasl_kerberos_principal)) == NULL)
         return KTX_ERR_NO_MEMORY;
     pthread_once(&cyrus_once, cyrus_init);
     if (cyrus_init_result != SASL_OK) {
@@ -188,6 +292,10 @@ static int gssapi_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv
                 sasl_errstring(cyrus_init_result, NULL, NULL));
         return KTX_ERR_AUTH;
     }
+    rc = gssapi_acquire(sasl, keytab != NULL && *keytab != '\0' ? keytab : NULL, errbuf,
+                        errsize);
+    if (rc != 0)
+        return rc;
     /* Cyrus stores every callback as int (*)(void); the detour by void (*)(void) says so. */
     sasl->callbacks[0] = (sasl_callback_t){SASL_CB_LOG, CYRUS_CB(cyrus_log_cb), sasl};
     sasl->callbacks[1] = (sasl_callback_t){SASL_CB_USER, CYRUS_CB(cyrus_user_cb), sasl};
@@ -197,6 +305,13 @@ static int gssapi_init(struct ktx__sasl *sasl, const struct ktx__conf_values *cv
     if (rc != SASL_OK) {
         cyrus_err(sasl, rc, "cannot create a client", errbuf, errsize);
         return rc == SASL_NOMEM ? KTX_ERR_NO_MEMORY : KTX_ERR_AUTH;
+    }
+    /* Cyrus's GSSAPI plugin initiates with this credential instead of acquiring the default
+     * one itself; it stays ours (released after sasl_dispose()). */
+    rc = sasl_setprop(sasl->cyrus, SASL_GSS_CREDS, sasl->gss_cred);
+    if (rc != SASL_OK) {
+        cyrus_err(sasl, rc, "cannot hand the Kerberos credential to Cyrus", errbuf, errsize);
+        return KTX_ERR_AUTH;
     }
     /* Kafka brokers speak GSSAPI without a security layer (QOP "auth"). */
     memset(&props, 0, sizeof(props));
@@ -346,6 +461,11 @@ void ktx__sasl_free(struct ktx__sasl *sasl)
     ktx__scram_free(sasl->scram);
     if (sasl->cyrus != NULL)
         sasl_dispose(&sasl->cyrus);
+    if (sasl->gss_cred != GSS_C_NO_CREDENTIAL) {
+        OM_uint32 ignored;
+        gss_release_cred(&ignored, &sasl->gss_cred);
+    }
+    free(sasl->principal);
     free(sasl->host);
     free(sasl->service);
     free(sasl);

@@ -9,7 +9,8 @@
  *     negative            KTX_ERR_AUTH (message in |errbuf|) or KTX_ERR_NO_MEMORY
  *
  * Mechanisms: PLAIN ("\0user\0password"), SCRAM-SHA-256 and SCRAM-SHA-512 (scram.h), and
- * GSSAPI (Kerberos) through Cyrus SASL's client API. Only sasl.c includes Cyrus headers.
+ * GSSAPI (Kerberos) through Cyrus SASL's client API with an initiator credential that sasl.c
+ * acquires through GSS-API. Only sasl.c includes Cyrus SASL and GSS-API headers.
  * Steps: PLAIN sends one message (then DONE on the broker's empty answer); SCRAM sends
  * client-first and client-final, and the step on server-final (v=) checks the server's
  * signature before DONE; GSSAPI sends Kerberos tokens until Cyrus completes, its last token
@@ -19,8 +20,9 @@
  *
  * Secrets (sasl.password, the keytab's keys) are never written to a message.
  * Thread: an object belongs to the connection that drives it. ktx__sasl_new() for GSSAPI
- * initialises Cyrus SASL once per process and may set KRB5_CLIENT_KTNAME (see below), so
- * call it on the thread that creates connections. Locks: none.
+ * initialises Cyrus SASL once per process (thread-safe) and changes no environment variable;
+ * it and the GSSAPI steps may block on the KDC (the initial and the service ticket).
+ * Locks: none.
  */
 #ifndef KTX_SASL_H
 #define KTX_SASL_H
@@ -42,14 +44,19 @@ const char *ktx__sasl_mechanism_name(enum ktx__sasl_mechanism mech);
  * Creates a client for |mech| with the sasl.* values of |cv| (PLAIN and SCRAM need
  * sasl.username and sasl.password; GSSAPI uses sasl.kerberos.service.name, default
  * "kafka") for the broker |host| (GSSAPI asks for the ticket of service@host).
- * For GSSAPI with sasl.kerberos.keytab set, the environment variable KRB5_CLIENT_KTNAME is
- * set to the keytab so that MIT Kerberos gets the initial ticket itself (its first principal,
- * or the ccache's, is used: check that sasl.kerberos.principal is that one); KRB5CCNAME and
- * KRB5_CONFIG from the environment choose the ticket cache and the realm configuration.
+ * GSSAPI authenticates as exactly sasl.kerberos.principal: ktx__sasl_new() acquires its
+ * initiator credential and hands it to Cyrus. With sasl.kerberos.keytab the initial ticket
+ * comes from that keytab and goes into a MEMORY ticket cache private to this process (named
+ * "MEMORY:kafkatx:<principal>:<keytab>", shared by the connections with that identity);
+ * without it, the default ticket cache (KRB5CCNAME, e.g. filled by kinit) must hold a ticket
+ * of that principal. No principal: the keytab's first one, or the default cache's.
+ * KRB5_CONFIG from the environment chooses the realm configuration.
  * |cv| and |host| are borrowed (what is needed is copied). On success stores the client in
  * |*out| (free with ktx__sasl_free()) and returns 0; otherwise returns KTX_ERR_BAD_CONFIG
- * (no mechanism, missing user name or password), KTX_ERR_AUTH (Cyrus SASL has no GSSAPI
- * plugin or refused to start) or KTX_ERR_NO_MEMORY, with a message in |errbuf|.
+ * (no mechanism, missing user name or password), KTX_ERR_AUTH (no Kerberos credential for the
+ * principal in the keytab or the ticket cache, a malformed principal, Cyrus SASL has no
+ * GSSAPI plugin or refused to start; the message names the principal and the keytab) or
+ * KTX_ERR_NO_MEMORY, with a message in |errbuf|.
  */
 int ktx__sasl_new(struct ktx__sasl **out, enum ktx__sasl_mechanism mech,
                   const struct ktx__conf_values *cv, const char *host, char *errbuf,

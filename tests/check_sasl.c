@@ -5,8 +5,9 @@
  * - Cyrus SASL's server side in this process (libsasl2's scram and plain plugins) with a
  *   sasldb made by saslpasswd2 at test time: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512;
  * - GSSAPI against Cyrus's gssapi server plugin with a MIT Kerberos KDC (krb5kdc) run on
- *   loopback from a realm created in a temporary directory; skipped, with a message, when
- *   krb5kdc or the GSSAPI plugin is not installed.
+ *   loopback from a realm created in a temporary directory (tests/krb_util.h); the client
+ *   authenticates as exactly sasl.kerberos.principal. The GSSAPI cases fail, with the
+ *   packages to install, when krb5kdc or the GSSAPI plugin is missing.
  */
 #include <fcntl.h>
 #include <signal.h>
@@ -24,6 +25,7 @@
 #include <sasl/sasl.h>
 
 #include "check_util.h"
+#include "krb_util.h"
 #include "sasl.h"
 #include "scram.h"
 
@@ -585,117 +587,30 @@ END_TEST
  * GSSAPI: a MIT Kerberos KDC on loopback and Cyrus's gssapi plugins on both sides.
  * ------------------------------------------------------------------------------------------ */
 
-static pid_t kdc_pid = -1;
-static char krbdir[300];
+static struct ktx_test_kdc kdc = {.pid = -1};
 
-/* True when the GSSAPI pieces are installed (krb5kdc, kdb5_util, the Cyrus plugin). */
-static bool have_kerberos(void)
+/* Starts realm KTX.TEST (kafka/localhost, client, other) under the suite's directory and
+ * writes kafka.keytab (the acceptor's, exported as KRB5_KTNAME) and client.keytab (only
+ * client's key). Fails, never skips, when Kerberos is not installed. */
+static void kdc_setup(void)
 {
-    return system("command -v krb5kdc >/dev/null && command -v kdb5_util >/dev/null && "
-                  "command -v kadmin.local >/dev/null && "
-                  "ls /usr/lib/*/sasl2/libgssapiv2.so >/dev/null 2>&1") == 0;
-}
+    static const char *const principals[] = {"kafka/localhost", "client", "other", NULL};
+    const char *missing = ktx_test_kerberos_missing();
+    char dir[400], path[600];
 
-/* Returns a free TCP port on 127.0.0.1 (it may be taken again before use; unlikely). */
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-
-    ck_assert_ptr_nonnull(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Writes krb5.conf and kdc.conf for realm KTX.TEST with the KDC on 127.0.0.1:|port|. */
-static void write_krb_conf(int port)
-{
-    char path[600], text[4096];
-
-    snprintf(path, sizeof(path), "%s/krb5.conf", krbdir);
-    snprintf(text, sizeof(text),
-             "[libdefaults]\n default_realm = KTX.TEST\n dns_lookup_kdc = false\n"
-             " dns_lookup_realm = false\n rdns = false\n udp_preference_limit = 1\n"
-             "[realms]\n KTX.TEST = {\n  kdc = 127.0.0.1:%d\n }\n"
-             "[domain_realm]\n localhost = KTX.TEST\n", port);
-    write_text(path, text);
-    setenv("KRB5_CONFIG", path, 1);
-    snprintf(path, sizeof(path), "%s/kdc.conf", krbdir);
-    snprintf(text, sizeof(text),
-             "[kdcdefaults]\n kdc_ports = %d\n kdc_tcp_ports = %d\n"
-             "[realms]\n KTX.TEST = {\n  database_name = %s/principal\n"
-             "  key_stash_file = %s/stash\n  acl_file = %s/kadm5.acl\n }\n"
-             "[logging]\n kdc = FILE:%s/kdc.log\n", port, port, krbdir, krbdir, krbdir,
-             krbdir);
-    write_text(path, text);
-    setenv("KRB5_KDC_PROFILE", path, 1);
-}
-
-/* Creates the realm, the principals kafka/localhost and client, and their keytabs. */
-static void create_realm(void)
-{
-    char cmd[2048];
-
-    snprintf(cmd, sizeof(cmd),
-             "set -e; kdb5_util create -s -r KTX.TEST -P ktx-master-pw >/dev/null 2>&1;"
-             " kadmin.local -q 'addprinc -randkey kafka/localhost@KTX.TEST' >/dev/null 2>&1;"
-             " kadmin.local -q 'addprinc -randkey client@KTX.TEST' >/dev/null 2>&1;"
-             " kadmin.local -q 'ktadd -k %s/kafka.keytab kafka/localhost' >/dev/null 2>&1;"
-             " kadmin.local -q 'ktadd -k %s/client.keytab client' >/dev/null 2>&1",
-             krbdir, krbdir);
-    ck_assert_msg(system(cmd) == 0, "creating the Kerberos realm failed");
-}
-
-/* Starts krb5kdc in the foreground as a child that dies with the test. */
-static void start_kdc(int port)
-{
-    int tries;
-
-    kdc_pid = fork();
-    ck_assert_int_ge(kdc_pid, 0);
-    if (kdc_pid == 0) {
-        int null_fd = open("/dev/null", O_WRONLY);
-
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(null_fd, 1);
-        dup2(null_fd, 2);
-        execlp("krb5kdc", "krb5kdc", "-n", (char *)NULL);
-        _exit(127);
-    }
-    for (tries = 0; tries < 100; tries++) { /* wait until it listens */
-        struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-        int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
-
-        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-        ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-        close(fd);
-        if (ok)
-            return;
-        usleep(50000);
-    }
-    ck_abort_msg("krb5kdc did not start");
+    ck_assert_msg(missing == NULL, "%s", missing);
+    snprintf(dir, sizeof(dir), "%s/krb-%d", workdir, (int)getpid()); /* one per test */
+    ck_assert_int_eq(ktx_test_kdc_start(&kdc, dir, principals), 0);
+    snprintf(path, sizeof(path), "%s/kafka.keytab", dir);
+    ck_assert_int_eq(ktx_test_kdc_keytab(&kdc, "kafka/localhost", path), 0);
+    setenv("KRB5_KTNAME", path, 1); /* the acceptor's (broker's) keytab */
+    snprintf(path, sizeof(path), "%s/client.keytab", dir);
+    ck_assert_int_eq(ktx_test_kdc_keytab(&kdc, "client", path), 0);
 }
 
 static void kdc_teardown(void)
 {
-    if (kdc_pid > 0) {
-        kill(kdc_pid, SIGKILL);
-        waitpid(kdc_pid, NULL, 0);
-        kdc_pid = -1;
-    }
+    ktx_test_kdc_stop(&kdc);
 }
 
 START_TEST(test_sasl_gssapi_authenticates_with_kdc_and_cyrus_server)
@@ -703,24 +618,13 @@ START_TEST(test_sasl_gssapi_authenticates_with_kdc_and_cyrus_server)
     struct ktx__conf_values cv = creds(NULL, NULL);
     char path[600], cc[600];
     struct exchange ex;
-    int port;
 
-    if (!have_kerberos()) {
-        fprintf(stderr, "SKIP GSSAPI: install krb5-kdc krb5-admin-server "
-                        "libsasl2-modules-gssapi-mit\n");
-        return;
-    }
-    snprintf(krbdir, sizeof(krbdir), "%s/krb", workdir);
-    ck_assert_int_eq(mkdir(krbdir, 0700), 0);
-    port = free_port();
-    write_krb_conf(port);
-    create_realm();
-    start_kdc(port);
-    snprintf(path, sizeof(path), "%s/kafka.keytab", krbdir);
-    setenv("KRB5_KTNAME", path, 1); /* the acceptor's (broker's) keytab */
-    snprintf(cc, sizeof(cc), "FILE:%s/ccache", krbdir);
+    kdc_setup();
+    /* An empty default ticket cache: the keytab is the only source of the client's key. */
+    snprintf(cc, sizeof(cc), "%s/ccache", kdc.dir);
     setenv("KRB5CCNAME", cc, 1);
-    snprintf(path, sizeof(path), "%s/client.keytab", krbdir);
+    unsetenv("KRB5_CLIENT_KTNAME");
+    snprintf(path, sizeof(path), "%s/client.keytab", kdc.dir);
     cv.sasl_kerberos_keytab = path;
     cv.sasl_kerberos_principal = "client@KTX.TEST";
     run_exchange(KTX__SASL_GSSAPI, &cv, 0, &ex);
@@ -728,7 +632,45 @@ START_TEST(test_sasl_gssapi_authenticates_with_kdc_and_cyrus_server)
                   ex.client_rc, ex.err, messages);
     ck_assert_int_eq(ex.client_rc, KTX__SASL_DONE);
     ck_assert_int_ge(ex.steps, 3);
-    ck_assert_str_eq(getenv("KRB5_CLIENT_KTNAME"), path);
+    /* The login stayed inside the process: no environment variable was set and the user's
+     * ticket cache was not written. */
+    ck_assert_ptr_null(getenv("KRB5_CLIENT_KTNAME"));
+    ck_assert_int_ne(access(cc, F_OK), 0);
+}
+END_TEST
+
+START_TEST(test_sasl_gssapi_principal_not_in_keytab_is_auth_error_naming_it)
+{
+    struct ktx__conf_values cv = creds(NULL, NULL);
+    struct ktx__sasl *sasl = NULL;
+    char path[600], cc[600], err[512] = "";
+    struct exchange ex;
+    int rc;
+
+    kdc_setup();
+    snprintf(cc, sizeof(cc), "FILE:%s/ccache", kdc.dir);
+    setenv("KRB5CCNAME", cc, 1);
+    snprintf(path, sizeof(path), "%s/client.keytab", kdc.dir);
+    /* "other" exists in the KDC, but client.keytab only holds client's key. */
+    cv.sasl_kerberos_keytab = path;
+    cv.sasl_kerberos_principal = "other@KTX.TEST";
+    rc = ktx__sasl_new(&sasl, KTX__SASL_GSSAPI, &cv, "localhost", err, sizeof(err));
+    ck_assert_msg(rc == KTX_ERR_AUTH, "%d: %s", rc, err);
+    ck_assert_ptr_null(sasl);
+    ck_assert_msg(strstr(err, "other@KTX.TEST") != NULL && strstr(err, path) != NULL &&
+                      strstr(err, "kafka@localhost") != NULL,
+                  "%s", err);
+    /* Without a keytab, the default ticket cache must hold the principal: it holds client. */
+    ck_assert_int_eq(ktx_test_kdc_kinit(&kdc, "client", path, cc), 0);
+    cv.sasl_kerberos_keytab = NULL;
+    rc = ktx__sasl_new(&sasl, KTX__SASL_GSSAPI, &cv, "localhost", err, sizeof(err));
+    ck_assert_msg(rc == KTX_ERR_AUTH, "%d: %s", rc, err);
+    ck_assert_msg(strstr(err, "other@KTX.TEST") != NULL && strstr(err, "kinit") != NULL, "%s",
+                  err);
+    cv.sasl_kerberos_principal = "client@KTX.TEST";
+    run_exchange(KTX__SASL_GSSAPI, &cv, 0, &ex);
+    ck_assert_msg(ex.client_rc == KTX__SASL_DONE && ex.server_rc == SASL_OK, "%d %d: %s (%s)",
+                  ex.client_rc, ex.server_rc, ex.err, messages);
 }
 END_TEST
 
@@ -827,6 +769,7 @@ static Suite *sasl_suite(void)
     tcase_add_checked_fixture(gssapi, NULL, kdc_teardown);
     tcase_set_timeout(gssapi, 60);
     tcase_add_test(gssapi, test_sasl_gssapi_authenticates_with_kdc_and_cyrus_server);
+    tcase_add_test(gssapi, test_sasl_gssapi_principal_not_in_keytab_is_auth_error_naming_it);
     tcase_add_test(gssapi, test_sasl_gssapi_without_credentials_is_auth_error);
     suite_add_tcase(s, gssapi);
     return s;

@@ -22,13 +22,13 @@ ktx_ensure_packages() {
 
 # Build tools and the library's own dependencies.
 KTX_BUILD_PACKAGES="gcc make autoconf automake libtool pkg-config libc6-dev \
-libssl-dev libsasl2-dev libzstd-dev libsqlite3-dev check"
+libssl-dev libsasl2-dev libkrb5-dev libzstd-dev libsqlite3-dev check"
 # Test-only peers and tools: librdkafka (mock cluster, reference client), kcat, clang and
 # its sanitizer runtime for libFuzzer, valgrind, openssl for test certificates, Cyrus SASL's
 # server-side plugins and saslpasswd2 (an independent SASL/SCRAM implementation), and an MIT
 # Kerberos KDC for the GSSAPI test.
 KTX_TEST_PACKAGES="librdkafka-dev kcat clang libclang-rt-14-dev valgrind openssl \
-sasl2-bin libsasl2-modules libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server"
+sasl2-bin libsasl2-modules libsasl2-modules-gssapi-mit krb5-kdc krb5-admin-server krb5-user"
 
 # ktx_bootstrap: regenerates the autotools files when configure is missing or stale.
 ktx_bootstrap() {
