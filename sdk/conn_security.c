@@ -32,6 +32,7 @@ struct ktx__conn_sec {
     struct ktx__tls_ctx *tls_ctx;      /* borrowed */
     struct ktx__tls *tls;              /* the session of the current socket */
     bool tls_up;                       /* the handshake finished */
+    bool got_data;                     /* the session delivered application data */
     bool read_wants_write;             /* the last read needs POLLOUT to go on */
     bool write_wants_read;             /* the last write needs POLLIN to go on */
     short handshake_events;            /* what the handshake waits for */
@@ -81,6 +82,7 @@ void ktx__conn_sec_reset(struct ktx__conn_sec *sec)
     ktx__tls_free(sec->tls);
     sec->tls = NULL;
     sec->tls_up = false;
+    sec->got_data = false;
     sec->read_wants_write = false;
     sec->write_wants_read = false;
     ktx__sasl_free(sec->sasl);
@@ -126,6 +128,25 @@ const char *ktx__conn_sec_tls_version(const struct ktx__conn_sec *sec)
 
 /* ---- TLS handshake ---- */
 
+/*
+ * The session ended before any answer (|detail|: the reset, the EOF or the alert) after the
+ * broker asked for a client certificate that we do not have: the broker requires one. A TLS
+ * 1.3 broker refuses only after our Finished, and a TCP reset can overtake its "certificate
+ * required" alert, so the cause is named here rather than reported as a transport error
+ * (which would reconnect at the fast pace, forever). Stores the authentication failure and
+ * returns true; false when that is not the case.
+ */
+static bool client_cert_required(struct ktx__conn_sec *sec, const char *host, const char *detail)
+{
+    if (sec->tls == NULL || sec->got_data || !ktx__tls_client_cert_missing(sec->tls))
+        return false;
+    fail(sec, KTX_ERR_AUTH, "TLS session with %s refused: the broker requires a client "
+         "certificate and none is configured (set ssl.certificate.location and "
+         "ssl.key.location, or ssl.certificate.pem and ssl.key.pem)%s%s", host,
+         detail[0] != '\0' ? ": " : "", detail);
+    return true;
+}
+
 int ktx__conn_sec_tls_start(struct ktx__conn_sec *sec, int fd, const char *host)
 {
     int rc;
@@ -152,6 +173,10 @@ int ktx__conn_sec_tls_handshake(struct ktx__conn_sec *sec, const char *host, int
         sec->tls_up = true;
         return 0;
     }
+    /* An authentication error here may be our verification of the broker (TLS 1.3 asks for
+     * our certificate before it sends its own): only a transport one is re-read. */
+    if (rc == KTX_ERR_TRANSPORT && client_cert_required(sec, host, err))
+        return KTX_ERR_AUTH;
     return fail(sec, rc, "TLS handshake with %s:%d failed: %s", host, port,
                 err[0] != '\0' ? err : ktx_err_description(rc));
 }
@@ -206,6 +231,12 @@ int ktx__conn_sec_read(struct ktx__conn_sec *sec, int fd, void *buf, size_t len,
         sec->read_wants_write = true;
         return KTX__CONN_IO_AGAIN;
     }
+    if (rc == 0 && *n > 0) {
+        sec->got_data = true;
+        return 0;
+    }
+    if (client_cert_required(sec, host, rc == 0 ? "the broker closed the connection" : err))
+        return KTX_ERR_AUTH;
     if (rc == KTX_ERR_AUTH)
         return fail(sec, rc, "TLS session with %s refused: %s", host, err);
     return rc;
@@ -227,6 +258,8 @@ int ktx__conn_sec_write(struct ktx__conn_sec *sec, int fd, const void *buf, size
         sec->write_wants_read = true;
         return KTX__CONN_IO_AGAIN;
     }
+    if (rc != 0 && client_cert_required(sec, host, err))
+        return KTX_ERR_AUTH;
     if (rc == KTX_ERR_AUTH)
         return fail(sec, rc, "TLS session with %s refused: %s", host, err);
     return rc;

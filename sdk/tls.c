@@ -32,6 +32,7 @@ struct ktx__tls_ctx {
 struct ktx__tls {
     SSL *ssl;
     char *host;
+    bool cert_requested; /* the server asked for a client certificate and we have none */
 };
 
 /* Formats a message into |errbuf| (|errsize| bytes) unless it is NULL or empty. */
@@ -285,6 +286,23 @@ static int load_identity(SSL_CTX *ssl_ctx, const struct ktx__conf_values *cv, ch
     return KTX_ERR_BAD_CONFIG;
 }
 
+/*
+ * OpenSSL calls this when the server sends a CertificateRequest and the session has no
+ * certificate (so only when none is configured): notes it on the session, and answers with
+ * no certificate. A TLS 1.3 server refuses that only after our Finished, and its alert can
+ * be lost to a RST: ktx__tls_client_cert_missing() lets the caller name the cause.
+ */
+static int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)
+{
+    struct ktx__tls *tls = SSL_get_app_data(ssl);
+
+    (void)x509;
+    (void)pkey;
+    if (tls != NULL)
+        tls->cert_requested = true;
+    return 0;
+}
+
 int ktx__tls_ctx_new(struct ktx__tls_ctx **out, const struct ktx__conf_values *cv,
                      char *errbuf, size_t errsize)
 {
@@ -310,6 +328,8 @@ int ktx__tls_ctx_new(struct ktx__tls_ctx **out, const struct ktx__conf_values *c
     err = load_ca(ctx->ssl_ctx, cv, errbuf, errsize);
     if (err == 0)
         err = load_identity(ctx->ssl_ctx, cv, errbuf, errsize);
+    if (err == 0 && cv->ssl_certificate_pem == NULL && cv->ssl_certificate_location == NULL)
+        SSL_CTX_set_client_cert_cb(ctx->ssl_ctx, client_cert_cb);
     if (err == 0 && cv->ssl_cipher_suites != NULL &&
         !SSL_CTX_set_cipher_list(ctx->ssl_ctx, cv->ssl_cipher_suites)) {
         pop_ssl_error(reason, sizeof(reason));
@@ -381,6 +401,7 @@ int ktx__tls_session_new(struct ktx__tls **out, struct ktx__tls_ctx *ctx, int fd
         return KTX_ERR_NO_MEMORY;
     }
     SSL_set_bio(tls->ssl, bio, bio);
+    SSL_set_app_data(tls->ssl, tls);
     SSL_set_connect_state(tls->ssl);
     *out = tls;
     return 0;
@@ -515,6 +536,11 @@ size_t ktx__tls_pending(const struct ktx__tls *tls)
     int n = SSL_pending(tls->ssl);
 
     return n > 0 ? (size_t)n : 0;
+}
+
+bool ktx__tls_client_cert_missing(const struct ktx__tls *tls)
+{
+    return tls->cert_requested;
 }
 
 const char *ktx__tls_version(const struct ktx__tls *tls)

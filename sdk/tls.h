@@ -91,6 +91,15 @@ int ktx__tls_write(struct ktx__tls *tls, const void *buf, size_t len, size_t *n,
  * the socket (poll(2) does not see them). */
 size_t ktx__tls_pending(const struct ktx__tls *tls);
 
+/*
+ * True when the server asked |tls| for a client certificate during the handshake and none is
+ * configured (ssl.certificate.location / ssl.certificate.pem). A broker that requires one
+ * refuses such a session: with TLS 1.3 only after the client's handshake is done, with an
+ * alert that a TCP reset can overtake, so that the client sees "connection reset" or an EOF
+ * instead; the caller uses this to report the refusal as what it is.
+ */
+bool ktx__tls_client_cert_missing(const struct ktx__tls *tls);
+
 /* Returns the negotiated protocol ("TLSv1.3", ...), static, or "" before the handshake. */
 const char *ktx__tls_version(const struct ktx__tls *tls);
 

@@ -84,11 +84,13 @@ static const char *path(const char *name)
 }
 
 /* Starts one broker with listener |protocol|, certificate |cert| (certs/NAME.pem and .key;
- * NULL for none), SASL |mechanisms| (NULL for none) and |client_auth|. */
-static struct ktx_test_cluster *start_broker(const char *protocol, const char *cert,
-                                             const char *mechanisms, bool client_auth)
+ * NULL for none), SASL |mechanisms| (NULL for none), |client_auth| and the arguments |extra|
+ * (NULL-terminated, at most 4; NULL for none). */
+static struct ktx_test_cluster *start_broker_with(const char *protocol, const char *cert,
+                                                  const char *mechanisms, bool client_auth,
+                                                  const char *const *extra)
 {
-    const char *args[20];
+    const char *args[24];
     struct ktx_test_cluster *c = NULL;
     char pem[64], key[64];
     int n = 0;
@@ -115,10 +117,18 @@ static struct ktx_test_cluster *start_broker(const char *protocol, const char *c
         args[n++] = "--sasldb";
         args[n++] = path("sasldb");
     }
+    for (; extra != NULL && *extra != NULL; extra++)
+        args[n++] = *extra;
     args[n] = NULL;
     ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
     ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic %s 1 1", TOPIC), 0);
     return c;
+}
+
+static struct ktx_test_cluster *start_broker(const char *protocol, const char *cert,
+                                             const char *mechanisms, bool client_auth)
+{
+    return start_broker_with(protocol, cert, mechanisms, client_auth, NULL);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -370,6 +380,47 @@ START_TEST(test_conn_mutual_tls_without_client_certificate_fails_authentication)
     assert_auth_failure(&e, KTX_ERR_AUTH, "127.0.0.1", "certificate");
     env_free(&e);
     ktx_test_cluster_stop(c);
+}
+END_TEST
+
+/*
+ * A broker that requires a client certificate resets the connection of a client without one
+ * instead of sending its TLS 1.3 "certificate required" alert (--tls-abrupt-close: what the
+ * client sees when the reset overtakes the alert, its first request having followed its
+ * Finished). The client, asked for a certificate it does not have, reports an
+ * authentication failure that says so, and retries at the slow pace: not a transport error
+ * retried every reconnect.backoff.ms forever.
+ */
+START_TEST(test_conn_reset_after_certificate_request_without_certificate_is_auth_error)
+{
+    const char *extra[] = {"--tls-abrupt-close", "--log-file", path("abrupt.log"), NULL};
+    struct ktx_test_cluster *c = start_broker_with("SSL", "server", NULL, true, extra);
+    const char *props[] = {"security.protocol", "SSL", "ssl.ca.location", path("certs/ca.pem"),
+                           NULL};
+    char log[4096] = "";
+    int64_t end;
+    struct env e;
+    FILE *f;
+
+    env_init(&e, c, NULL, props);
+    ck_assert(!drive_ready(&e, 20000));
+    assert_auth_failure(&e, KTX_ERR_AUTH, "TLS session with 127.0.0.1 refused: the broker "
+                        "requires a client certificate", "ssl.certificate.location");
+    end = ktx_test_now_ms() + 2000;
+    while (ktx_test_now_ms() < end)
+        turn(&e);
+    ck_assert_uint_le(ktx__conn_stats(e.conn)->connect_attempts, 3);
+    ck_assert_uint_eq(ktx__conn_stats(e.conn)->auth_failures,
+                      ktx__conn_stats(e.conn)->connect_attempts -
+                          (ktx__conn_state(e.conn) == KTX__CONN_DISCONNECTED ? 0 : 1));
+    env_free(&e);
+    ktx_test_cluster_stop(c);
+    /* The broker reset the connection: no alert reached the client. */
+    f = fopen(path("abrupt.log"), "r");
+    ck_assert_ptr_nonnull(f);
+    log[fread(log, 1, sizeof(log) - 1, f)] = '\0';
+    fclose(f);
+    ck_assert_msg(strstr(log, "abrupt close: reset, no alert") != NULL, "broker log: %s", log);
 }
 END_TEST
 
@@ -963,6 +1014,7 @@ Suite *conn_security_suite(void)
     tcase_add_test(tls, test_conn_ssl_negotiates_versions_and_serves_metadata);
     tcase_add_test(tls, test_conn_mutual_tls_with_encrypted_client_key);
     tcase_add_test(tls, test_conn_mutual_tls_without_client_certificate_fails_authentication);
+    tcase_add_test(tls, test_conn_reset_after_certificate_request_without_certificate_is_auth_error);
     tcase_add_test(tls, test_conn_untrusted_ca_fails_authentication);
     tcase_add_test(tls, test_conn_certificate_for_another_host_fails_authentication);
     tcase_add_test(tls, test_conn_expired_certificate_fails_authentication);

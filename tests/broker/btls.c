@@ -10,13 +10,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 struct kb_tls {
     SSL_CTX *ctx;
+    bool abrupt_close;
 };
 
 struct kb_tls_conn {
     SSL *ssl;
+    bool abrupt_close; /* refuse a missing client certificate with a RST (btls.h) */
     bool wants_write;
     bool logged; /* the failure of this session was logged */
 };
@@ -55,8 +58,12 @@ static int load_files(SSL_CTX *ctx, const struct kb_tls_conf *conf, char *err, s
         }
         SSL_CTX_set_client_CA_list(ctx, names); /* takes |names| */
     }
+    /* --tls-abrupt-close asks for a certificate but lets the handshake end without one:
+     * kb_tls_read() then resets the connection instead of OpenSSL sending an alert. */
     if (conf->client_auth)
-        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | (conf->abrupt_close
+                                                       ? 0 : SSL_VERIFY_FAIL_IF_NO_PEER_CERT),
+                           NULL);
     return 0;
 }
 
@@ -75,6 +82,7 @@ int kb_tls_new(struct kb_tls **out, const struct kb_tls_conf *conf, char *err, s
         kb_tls_free(tls);
         return -1;
     }
+    tls->abrupt_close = conf->client_auth && conf->abrupt_close;
     *out = tls;
     return 0;
 }
@@ -96,6 +104,7 @@ struct kb_tls_conn *kb_tls_conn_new(struct kb_tls *tls, int fd)
         return NULL;
     }
     SSL_set_accept_state(tc->ssl);
+    tc->abrupt_close = tls->abrupt_close;
     return tc;
 }
 
@@ -150,6 +159,28 @@ static ssize_t result(struct kb_tls_conn *tc, int rc)
     }
 }
 
+/*
+ * --tls-abrupt-close: once the handshake of a client without a certificate is done, logs the
+ * refusal and makes the coming close(2) send a RST (SO_LINGER 0) with no alert before it.
+ * Returns true when |tc| is refused so.
+ */
+static bool abrupt_refusal(struct kb_tls_conn *tc)
+{
+    struct linger reset = {1, 0};
+
+    if (!tc->abrupt_close || !SSL_is_init_finished(tc->ssl) ||
+        SSL_get0_peer_certificate(tc->ssl) != NULL)
+        return false;
+    if (!tc->logged)
+        fprintf(stderr, "ktx-broker: TLS handshake failed: peer did not return a certificate "
+                        "(abrupt close: reset, no alert)\n");
+    tc->logged = true;
+    setsockopt(SSL_get_fd(tc->ssl), SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+    ERR_clear_error();
+    errno = ECONNRESET;
+    return true;
+}
+
 ssize_t kb_tls_read(struct kb_tls_conn *tc, void *buf, size_t len)
 {
     int rc;
@@ -157,6 +188,8 @@ ssize_t kb_tls_read(struct kb_tls_conn *tc, void *buf, size_t len)
     ERR_clear_error();
     errno = 0;
     rc = SSL_read(tc->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (abrupt_refusal(tc))
+        return -1;
     if (rc > 0) {
         tc->wants_write = false;
         return rc;

@@ -20,6 +20,10 @@ struct kb_tls_conf {
     const char *key_file;  /* PEM private key, not encrypted */
     const char *ca_file;   /* PEM CA that signs client certificates; NULL: none */
     bool client_auth;      /* require a client certificate signed by |ca_file| */
+    bool abrupt_close;     /* with |client_auth|: refuse a client without a certificate by
+                            * resetting the connection (RST, no alert) once its handshake
+                            * is done, as a broker whose RST overtakes its TLS 1.3
+                            * "certificate required" alert looks to the client */
 };
 
 struct kb_tls;      /* the server context */
@@ -51,7 +55,8 @@ void kb_tls_conn_free(struct kb_tls_conn *tc);
  * Returns the count read (> 0), 0 when the peer closed the session, or -1 with errno set:
  * EAGAIN when the socket has nothing more yet (kb_tls_wants_write() tells whether to wait
  * for writability instead), EPROTO when the handshake or the record layer failed (the
- * reason is logged to stderr once per session), or the socket's errno.
+ * reason is logged to stderr once per session), ECONNRESET when |abrupt_close| refused a
+ * client without a certificate (the socket is set to reset on close), or the socket's errno.
  */
 ssize_t kb_tls_read(struct kb_tls_conn *tc, void *buf, size_t len);
 

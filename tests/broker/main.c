@@ -5,7 +5,8 @@
  *   ktx-broker [--brokers N] [--port-base P] [--data-dir DIR] [--txn-v2]
  *              [--complete-delay-ms MS] [--max-txn-timeout-ms MS] [--auto-create PARTITIONS]
  *              [--security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL]
- *              [--ssl-cert FILE --ssl-key FILE [--ssl-ca FILE] [--ssl-client-auth required|none]]
+ *              [--ssl-cert FILE --ssl-key FILE [--ssl-ca FILE] [--ssl-client-auth required|none]
+ *               [--tls-abrupt-close]]
  *              [--sasl-mechanisms LIST --sasldb FILE [--sasl-service NAME]] [--log-file FILE]
  */
 #include "server.h"
@@ -24,7 +25,7 @@ static void usage(void)
                     "                  [--auto-create PARTITIONS]\n"
                     "                  [--security-protocol PLAINTEXT|SSL|SASL_PLAINTEXT|SASL_SSL]\n"
                     "                  [--ssl-cert FILE --ssl-key FILE [--ssl-ca FILE]\n"
-                    "                   [--ssl-client-auth required|none]]\n"
+                    "                   [--ssl-client-auth required|none] [--tls-abrupt-close]]\n"
                     "                  [--sasl-mechanisms PLAIN,SCRAM-SHA-256,SCRAM-SHA-512\n"
                     "                   --sasldb FILE [--sasl-service NAME]] [--log-file FILE]\n");
 }
@@ -110,6 +111,8 @@ static bool parse_args(int argc, char **argv, struct kb_server_conf *conf,
             conf->txn.complete_delay_ms = v;
         else if (strcmp(a, "--max-txn-timeout-ms") == 0 && num_arg(argc, argv, &i, &v) && v <= INT32_MAX)
             conf->txn.max_timeout_ms = (int32_t)v;
+        else if (strcmp(a, "--tls-abrupt-close") == 0)
+            sec->tls.abrupt_close = true; /* btls.h: a RST instead of the alert */
         else if (strcmp(a, "--auto-create") == 0 && num_arg(argc, argv, &i, &v) && v <= KB_MAX_PARTITIONS)
             conf->auto_create_partitions = (int32_t)v;
         else if (!security_arg(argc, argv, &i, sec))
