@@ -153,6 +153,57 @@ START_TEST(test_mock_injected_error_gives_the_tables_class)
 }
 END_TEST
 
+/*
+ * ktx_commit_transaction() starts the commit before the records are acknowledged: when its
+ * timeout runs out while they (or EndTxn) are still in flight, it returns a retriable
+ * _TIMED_OUT, the commit stays pending (abort and begin are state errors, as in Kafka's
+ * client), and calling it again finishes it, with every delivery report served before it
+ * returns. linger.ms is 20 s: the commit must not wait for it.
+ */
+START_TEST(test_mock_commit_timeout_resumes_with_reports_served)
+{
+    struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_MOCK, 3, NULL, "t", 2);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    const char *props[] = {"transactional.id", "m-resume", "transaction.timeout.ms", "10000",
+                           "linger.ms", "20000", NULL};
+    struct integ_run run;
+    ktx_producer_t *p;
+
+    integ_run_init(&run, "t", 2);
+    integ_gen(&run, 30, 23, 30, INTEG_ROUND_ROBIN);
+    p = integ_producer(&run, bs, props);
+    integ_ok(ktx_init_transactions(p, T_MS), "init");
+    integ_ok(one_txn(p, &run, 0, 10), "commit 1");
+    ck_assert_uint_eq(delivered(&run), 10);
+    integ_ok(ktx_begin_transaction(p), "begin");
+    integ_send(p, &run, 10, 20);
+    for (int b = 1; b <= 3; b++) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof(cmd), "rtt %d 1000", b);
+        integ_cmd(c, cmd);
+    }
+    expect_err(ktx_commit_transaction(p, 200), KTX_ERR_TIMED_OUT, 'r');
+    expect_err(ktx_abort_transaction(p, 100), KTX_ERR_STATE, 'n');
+    expect_err(ktx_begin_transaction(p), KTX_ERR_STATE, 'n');
+    for (int b = 1; b <= 3; b++) {
+        char cmd[32];
+
+        snprintf(cmd, sizeof(cmd), "rtt %d 0", b);
+        integ_cmd(c, cmd);
+    }
+    integ_ok(ktx_commit_transaction(p, T_MS), "commit 2 resumed");
+    ck_assert_uint_eq(delivered(&run), 20); /* served by the commit call, no poll needed */
+    integ_ok(one_txn(p, &run, 20, 10), "commit 3");
+    ck_assert_uint_eq(delivered(&run), 30);
+    ck_assert_uint_eq(committed_count(bs, "t"), 30);
+    integ_ok(ktx_close(p, T_MS), "close");
+    ktx_producer_destroy(p);
+    integ_run_free(&run);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+}
+END_TEST
+
 START_TEST(test_mock_init_fatal_error_is_fatal)
 {
     struct ktx_test_cluster *c = integ_cluster(KTX_TEST_PEER_MOCK, 1, NULL, "t", 1);
@@ -183,6 +234,7 @@ Suite *txn_mock_suite(void)
     tcase_add_test(tc, test_mock_commit_and_abort_read_committed);
     tcase_add_loop_test(tc, test_mock_injected_error_gives_the_tables_class, 0,
                         (int)(sizeof(inject_cases) / sizeof(inject_cases[0])));
+    tcase_add_test(tc, test_mock_commit_timeout_resumes_with_reports_served);
     tcase_add_test(tc, test_mock_init_fatal_error_is_fatal);
     suite_add_tcase(s, tc);
     return s;

@@ -9,7 +9,6 @@
  */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "producer_int.h"
 #include "sender_int.h"
@@ -32,14 +31,6 @@ static ktx_error_t *not_transactional(ktx_producer_t *p, const char *call)
     if (!p)
         return ktx__error_new(KTX_ERR_INVALID_ARG, 0, "%s: producer is NULL", call);
     return ktx__error_new(KTX_ERR_STATE, 0, "%s: the producer has no transactional.id", call);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Waits for the pending |op| up to |timeout_ms| and builds the call's result. */
@@ -103,29 +94,27 @@ static void serve_reports(ktx_producer_t *producer)
 
 ktx_error_t *ktx_commit_transaction(ktx_producer_t *producer, int timeout_ms)
 {
+    static const char call[] = "ktx_commit_transaction";
     struct ktx__txnmgr *mgr = manager(producer);
-    int64_t deadline = mono_ms() + timeout_ms;
-    enum ktx__txn_op op;
     ktx_error_t *err;
     bool resumed;
+    int rc;
 
     if (!mgr)
-        return not_transactional(producer, "ktx_commit_transaction");
+        return not_transactional(producer, call);
     if (timeout_ms < KTX_TIMEOUT_INFINITE)
-        return ktx__error_new(KTX_ERR_INVALID_ARG, 0, "ktx_commit_transaction: bad timeout");
-    op = ktx__txn_sm_pending(&mgr->sm, NULL);
-    if (op == KTX__TXN_OP_NONE && ktx__txn_sm_state(&mgr->sm) == KTX__TXN_IN_TRANSACTION) {
-        /* Flush first: every record of the transaction completes before EndTxn. A failed
-         * record makes the state abortable, which the start below then reports. */
-        err = ktx_flush(producer, timeout_ms);
-        if (err && !ktx_error_is_retriable(err))
-            ktx_error_destroy(err);
-        else if (err)
-            return err;
-        if (timeout_ms >= 0)
-            timeout_ms = (int)KTX__MAX(0, deadline - mono_ms());
-    }
-    err = run_op(mgr, KTX__TXN_OP_COMMIT, timeout_ms, "ktx_commit_transaction", &resumed);
+        return ktx__error_new(KTX_ERR_INVALID_ARG, 0, "%s: bad timeout", call);
+    /* COMMITTING first: from now on the sender sends EndTxn by itself in the turn after the
+     * last batch of the transaction completed, without waiting for this thread. A record
+     * that failed already has made the state abortable, which the start reports. */
+    if ((rc = ktx__txn_op_start(&mgr->sm, KTX__TXN_OP_COMMIT, &resumed)) != 0)
+        return ktx__txn_sm_api_error(&mgr->sm, rc, call);
+    /* Meanwhile every queued batch is ready at once (no linger), as in ktx_flush(); this
+     * thread sleeps until EndTxn completed and serves the delivery reports afterwards (one
+     * wake-up per commit instead of one per report while the sender is busy). */
+    ktx__accumulator_flush_begin(producer->acc);
+    err = wait_op(mgr, KTX__TXN_OP_COMMIT, timeout_ms, call);
+    ktx__accumulator_flush_end(producer->acc);
     serve_reports(producer);
     return err;
 }

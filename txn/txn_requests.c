@@ -34,11 +34,11 @@ static int send_req(struct ktx__txnmgr *mgr, int32_t node, int16_t api_key,
     return err;
 }
 
-/* The common tail of every handler: the request is over; wake the sender for the next. */
+/* The common tail of every handler: the request is over. Handlers run on the sender thread
+ * inside its poll, and the next turn follows at once: no wakeup is needed. */
 static void request_done(struct ktx__txnmgr *mgr)
 {
     mgr->in_flight = KTX__TXNR_NONE;
-    ktx__sender_wakeup(mgr->sender);
 }
 
 /* Applies |action| for |req| with |code|: retry (maybe re-finding the coordinator), or

@@ -62,6 +62,45 @@ static struct ktx__txnmgr_part *find_part(struct ktx__txnmgr *mgr, const struct 
     return NULL;
 }
 
+/* Records |part| as a NEW partition of the current transaction. Returns the entry, or NULL
+ * when out of memory (the partition is then recorded at a later turn). */
+static struct ktx__txnmgr_part *add_part(struct ktx__txnmgr *mgr, const struct ktx__acc_part *part)
+{
+    struct ktx__txnmgr_part *p;
+
+    if (mgr->parts_len == mgr->parts_cap) {
+        size_t ncap = mgr->parts_cap ? mgr->parts_cap * 2 : 16;
+        struct ktx__txnmgr_part *n = realloc(mgr->parts, ncap * sizeof(*n));
+
+        if (!n)
+            return NULL;
+        mgr->parts = n;
+        mgr->parts_cap = ncap;
+    }
+    p = &mgr->parts[mgr->parts_len++];
+    p->part = part;
+    p->state = KTX__TXNP_NEW;
+    return p;
+}
+
+/*
+ * Records every partition that has a queued batch and is not part of the transaction yet,
+ * so that its AddPartitionsToTxn goes out in this very turn: as soon as the partition has
+ * its first record (Kafka's TransactionManager.maybeAddPartition at send time), not when
+ * its first batch is ready (full or lingered) to be drained. Transactions v1 only (v2 adds
+ * partitions with the Produce request). Thread: sender.
+ */
+static void note_queued_parts(struct ktx__txnmgr *mgr)
+{
+    if (!mgr->decided || mgr->v2)
+        return;
+    mgr->queued.len = 0;
+    (void)ktx__accumulator_undrained(mgr->acc, &mgr->queued); /* on ENOMEM: what fitted */
+    for (size_t i = 0; i < mgr->queued.len; i++)
+        if (!find_part(mgr, mgr->queued.v[i]) && !add_part(mgr, mgr->queued.v[i]))
+            return;
+}
+
 /* The may_drain hook: a partition joins the transaction before its first batch goes. */
 static bool may_drain(void *opaque, const struct ktx__batch *batch)
 {
@@ -73,19 +112,9 @@ static bool may_drain(void *opaque, const struct ktx__batch *batch)
     if (st != KTX__TXN_IN_TRANSACTION && st != KTX__TXN_COMMITTING)
         return false;
     if (!(p = find_part(mgr, batch->part))) {
-        if (mgr->parts_len == mgr->parts_cap) {
-            size_t ncap = mgr->parts_cap ? mgr->parts_cap * 2 : 16;
-            struct ktx__txnmgr_part *n = realloc(mgr->parts, ncap * sizeof(*n));
-
-            if (!n)
-                return false;
-            mgr->parts = n;
-            mgr->parts_cap = ncap;
-        }
-        p = &mgr->parts[mgr->parts_len++];
-        p->part = batch->part;
-        p->state = KTX__TXNP_NEW;
-        ktx__sender_wakeup(mgr->sender); /* AddPartitionsToTxn goes next turn */
+        /* Not seen by note_queued_parts() yet (appended during this turn). */
+        if (add_part(mgr, batch->part))
+            ktx__sender_wakeup(mgr->sender); /* AddPartitionsToTxn goes next turn */
         return false;
     }
     if (p->state == KTX__TXNP_NEW && mgr->decided && mgr->v2) {
@@ -375,7 +404,8 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
     case KTX__TXN_COMMITTING:
         if (!decide_version(mgr, now, timeout_ms))
             break;
-        if (has_new_parts(mgr))
+        note_queued_parts(mgr);
+        if (!mgr->v2 && has_new_parts(mgr))
             send_to_coordinator(mgr, KTX__TXNR_ADD_PARTITIONS, now, timeout_ms);
         else if (op == KTX__TXN_OP_SEND_OFFSETS && !done)
             send_to_coordinator(mgr, mgr->offsets.offsets_added ? KTX__TXNR_TXN_OFFSET_COMMIT
@@ -454,6 +484,7 @@ void ktx__txnmgr_free(struct ktx__txnmgr *mgr)
     ktx__txnmgr_offsets_clear(&mgr->offsets);
     ktx__txn_sm_destroy(&mgr->sm);
     free(mgr->parts);
+    ktx__acc_part_list_free(&mgr->queued);
     free(mgr->transactional_id);
     free(mgr);
 }

@@ -34,7 +34,7 @@
 
 /* Where a partition of the current transaction stands. */
 enum ktx__txnmgr_part_state {
-    KTX__TXNP_NEW = 0, /* has a batch to send; AddPartitionsToTxn not sent yet */
+    KTX__TXNP_NEW = 0, /* has a queued record; AddPartitionsToTxn not sent yet */
     KTX__TXNP_ADDING,  /* in the AddPartitionsToTxn request in flight */
     KTX__TXNP_ADDED,   /* part of the transaction: its batches may be drained */
 };
@@ -102,6 +102,7 @@ struct ktx__txnmgr {
 
     struct ktx__txnmgr_part *parts; /* partitions of the current transaction */
     size_t parts_len, parts_cap;
+    struct ktx__acc_part_list queued; /* scratch: the partitions with queued batches */
     bool ended_needed;            /* something was added: EndTxn must be sent */
     bool purged;                  /* ABORTING: the queued batches were failed */
     bool end_sent_ok;             /* EndTxn answered for the current end */
