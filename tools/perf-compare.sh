@@ -14,7 +14,11 @@
 # Run it from a build directory (or pass --build-dir):
 #   /work/main/tools/perf-compare.sh [-r REPS] [-n RECORDS] [-s SIZE] [--mode MODE]
 #       [--peer mock|broker] [--txn-records N] [-z none|zstd] [-k] [-X prop=value ...]
-#       [--build-dir DIR] [--keep DIR] [--run-timeout SECONDS]
+#       [--build-dir DIR] [--keep DIR] [--run-timeout SECONDS] [--vs-idempotent]
+#
+# --vs-idempotent (transactional mode): each repetition also runs ktx-perf in idempotent
+# mode against the same peer (a third column, kafkatx_idem) and a last line gives the ratios
+# kafkatx transactional / kafkatx idempotent (the "% of its own idempotent throughput").
 #
 # Exit status: 0 when every run succeeded (or was skipped with status 77 because the
 # client lacks the API for the mode), 1 when a run failed, 2 on a usage error.
@@ -33,11 +37,12 @@ EXTRA=
 BUILD=${KTX_BUILD_DIR:-.}
 KEEP=
 RUN_TIMEOUT=600
+VS_IDEM=
 TOPIC=perf
 PARTITIONS=6
 
 usage() {
-    sed -n '14,17p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '14,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 2
 }
 
@@ -55,6 +60,7 @@ while [ $# -gt 0 ]; do
     --build-dir) BUILD=$2; shift ;;
     --keep) KEEP=$2; shift ;;
     --run-timeout) RUN_TIMEOUT=$2; shift ;;
+    --vs-idempotent) VS_IDEM=1 ;;
     -h|--help) usage ;;
     *) echo "perf-compare: unknown argument: $1" >&2; usage ;;
     esac
@@ -128,20 +134,27 @@ command -v timeout > /dev/null 2>&1 && TIMEOUT="timeout $RUN_TIMEOUT"
 FAILED=0
 : > "$TMP/results"
 
-# Runs client $1 (ktx or rdk) for repetition $2 and appends its result line.
+# Runs client $1 (ktx, rdk, or idem: ktx-perf in idempotent mode) for repetition $2 and
+# appends its result line.
 run_one() {
-    if [ "$1" = ktx ]; then bin=$KTX_PERF; else bin=$RDK_PERF; fi
+    mode=$MODE
+    case $1 in
+    ktx) bin=$KTX_PERF ;;
+    idem) bin=$KTX_PERF; mode=idempotent ;;
+    *) bin=$RDK_PERF ;;
+    esac
     out=$TMP/$1-$2.out
     if [ ! -x "$bin" ]; then
         echo "  rep $2 $1: skipped ($bin is missing)"
         return
     fi
     # shellcheck disable=SC2086 # EXTRA and KEYED are lists of words on purpose
-    $TIMEOUT "$bin" -b "$BOOTSTRAP" -t "$TOPIC" -n "$RECORDS" -s "$SIZE" --mode "$MODE" \
+    $TIMEOUT "$bin" -b "$BOOTSTRAP" -t "$TOPIC" -n "$RECORDS" -s "$SIZE" --mode "$mode" \
         --txn-records "$TXN_RECORDS" -z "$CODEC" -p "$PARTITIONS" -q $KEYED $EXTRA \
         > "$out" 2> "$TMP/$1-$2.err"
     rc=$?
     line=$(grep '^client=' "$out" | tail -1)
+    [ "$1" = idem ] && line=$(echo "$line" | sed 's/^client=kafkatx /client=kafkatx_idem /')
     if [ $rc -eq 77 ]; then
         echo "  rep $2 $1: skipped ($(tail -1 "$TMP/$1-$2.err"))"
     elif [ $rc -ne 0 ] || [ -z "$line" ]; then
@@ -158,8 +171,13 @@ echo "perf-compare: peer=$PEER ($BOOTSTRAP) topic=$TOPIC partitions=$PARTITIONS 
      "size=$SIZE mode=$MODE codec=$CODEC reps=$REPS${KEYED:+ keyed}${EXTRA:+ extra:$EXTRA}"
 rep=1
 while [ $rep -le "$REPS" ]; do
-    if [ $((rep % 2)) -eq 1 ]; then run_one ktx $rep; run_one rdk $rep
-    else run_one rdk $rep; run_one ktx $rep; fi
+    if [ $((rep % 2)) -eq 1 ]; then
+        [ -n "$VS_IDEM" ] && run_one idem $rep
+        run_one ktx $rep; run_one rdk $rep
+    else
+        run_one rdk $rep; run_one ktx $rep
+        [ -n "$VS_IDEM" ] && run_one idem $rep
+    fi
     rep=$((rep + 1))
 done
 
@@ -183,12 +201,16 @@ BEGIN {
     nm = split("records_per_s mb_per_s cpu_us_per_record p50_ms p95_ms p99_ms p999_ms " \
                "max_ms batches_per_request commit_p50_ms commit_p99_ms", names, " ")
     for (i = 1; i <= nm; i++) want[names[i]] = 1
-    nc = split("kafkatx librdkafka", clients, " ")
+    nc = split("kafkatx librdkafka kafkatx_idem", clients, " ")
 }
 END {
-    printf "\n%-20s %-40s %-40s %s\n", "figure", "kafkatx median [min..max] spread", \
-           "librdkafka median [min..max] spread", "kafkatx/librdkafka"
+    if (cnt["kafkatx_idem", "records_per_s"] == 0) nc = 2
+    printf "\n%-20s %-40s %-40s %s%s\n", "figure", "kafkatx median [min..max] spread", \
+           "librdkafka median [min..max] spread", \
+           nc == 3 ? sprintf("%-40s ", "kafkatx idempotent median [min..max]") : "", \
+           "kafkatx/librdkafka"
     line = "ratio"
+    idem_line = "ratio_vs_idempotent"
     for (i = 1; i <= nm; i++) {
         k = names[i]; row = sprintf("%-20s", k); have = 0
         for (j = 1; j <= nc; j++) {
@@ -210,10 +232,13 @@ END {
             r = sprintf("%.3f", med["kafkatx"] / med["librdkafka"])
             line = line " " k "=" r
         }
+        if (med["kafkatx"] != "" && med["kafkatx_idem"] != "" && med["kafkatx_idem"] > 0)
+            idem_line = idem_line " " k "=" sprintf("%.3f", med["kafkatx"] / med["kafkatx_idem"])
         print row " " r
     }
     print ""
     print line
+    if (idem_line != "ratio_vs_idempotent") print idem_line
 }' "$TMP/results"
 
 exit $FAILED
