@@ -527,6 +527,7 @@ static struct ktx__batch *batch_new(struct ktx__accumulator *acc, struct ktx__ac
     batch->topic = part->topic;
     batch->partition = part->partition;
     batch->created_ms = now;
+    batch->seal_gen = atomic_load(&acc->seals);
     batch->last_attempt_ms = now;
     batch->producer_id = -1;
     batch->producer_epoch = -1;

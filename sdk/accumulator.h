@@ -95,6 +95,7 @@ struct ktx__batch {
     bool leader_moved;               /* re-enqueued after a leader hint (KIP-951): the retry
                                         goes to the new leader without the backoff; cleared
                                         when drained */
+    uint64_t seal_gen;               /* ktx__accumulator_seal() calls before it was created */
     bool expired_in_flight;          /* a stand-in the sender keeps for an answer still to
                                         come after the batch expired in flight: its report
                                         was delivered (timed out), only its identity and
@@ -292,6 +293,21 @@ bool ktx__accumulator_has_undrained(struct ktx__accumulator *acc);
  * Returns 0 or KTX_ERR_NO_MEMORY (|list| holds what fitted).
  */
 int ktx__accumulator_undrained(struct ktx__accumulator *acc, struct ktx__acc_part_list *list);
+
+/*
+ * Seals the open batch of every partition (the next record starts a new batch) and counts
+ * the call: batches created afterwards carry the new count in seal_gen, so every batch
+ * holds records of one interval between two calls (the journal ties checkpoints to them).
+ * Returns the new count. Thread: any. Locks: the table (read), each partition in turn.
+ */
+uint64_t ktx__accumulator_seal(struct ktx__accumulator *acc);
+
+/*
+ * Returns the smallest seal_gen of a queued batch that was never drained (not stamped) of
+ * |part|, or of every partition when |part| is NULL; UINT64_MAX when there is none.
+ * Thread: any. Locks: the table (read), each partition in turn.
+ */
+uint64_t ktx__accumulator_min_seal(struct ktx__accumulator *acc, struct ktx__acc_part *part);
 
 /* Makes every queued batch ready regardless of linger.ms until the matching flush_end().
  * Nests. Thread: any. Locks: none (atomic). */

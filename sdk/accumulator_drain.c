@@ -318,6 +318,48 @@ bool ktx__accumulator_has_undrained(struct ktx__accumulator *acc)
     return undrained;
 }
 
+uint64_t ktx__accumulator_seal(struct ktx__accumulator *acc)
+{
+    pthread_rwlock_rdlock(&acc->table_lock);
+    for (size_t i = 0; i < acc->nparts; i++) {
+        struct ktx__acc_part *part = acc->parts[i];
+        pthread_mutex_lock(&part->lock);
+        if (part->tail)
+            part->tail->full = true;
+        pthread_mutex_unlock(&part->lock);
+    }
+    uint64_t seals = atomic_fetch_add(&acc->seals, 1) + 1;
+    pthread_rwlock_unlock(&acc->table_lock);
+    return seals;
+}
+
+/* The smallest seal_gen of |part|'s queued batches never drained. |part|'s lock held. */
+static uint64_t part_min_seal(const struct ktx__acc_part *part)
+{
+    for (const struct ktx__batch *b = part->head; b; b = b->next)
+        if (!b->stamped)
+            return b->seal_gen; /* unstamped batches are queued in creation order */
+    return UINT64_MAX;
+}
+
+uint64_t ktx__accumulator_min_seal(struct ktx__accumulator *acc, struct ktx__acc_part *part)
+{
+    uint64_t min = UINT64_MAX;
+    pthread_rwlock_rdlock(&acc->table_lock);
+    for (size_t i = 0; i < acc->nparts; i++) {
+        struct ktx__acc_part *p = acc->parts[i];
+        if (part && p != part)
+            continue;
+        pthread_mutex_lock(&p->lock);
+        uint64_t m = part_min_seal(p);
+        pthread_mutex_unlock(&p->lock);
+        if (m < min)
+            min = m;
+    }
+    pthread_rwlock_unlock(&acc->table_lock);
+    return min;
+}
+
 int ktx__accumulator_undrained(struct ktx__accumulator *acc, struct ktx__acc_part_list *list)
 {
     int err = 0;

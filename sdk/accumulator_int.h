@@ -51,6 +51,7 @@ struct ktx__accumulator {
     size_t dr_len;
     atomic_int flushes;              /* flush_begin() minus flush_end() */
     atomic_bool closed;
+    _Atomic uint64_t seals;          /* ktx__accumulator_seal() calls */
 };
 
 /* Appends |batch| at the tail of |part|'s queue. |part|'s lock held. */

@@ -56,10 +56,13 @@ struct ktx__seam_hooks {
     /*
      * Called once per send_producer_data() turn with the |count| (> 0) batches drained in
      * that turn (sealed and stamped, borrowed), before any of them is sent: the place where
-     * the journal writes them durably. Returns 0, or an error code: the batches are then
-     * failed with it and not sent.
+     * the journal writes them durably. The hook may take a batch out of the turn by setting
+     * its slot to NULL: the batch stays in flight, the sender does not send it, and the
+     * layer gives it back later with ktx__accumulator_reenqueue() (or completes it).
+     * Returns 0, or an error code: the batches left in the array are then failed with it
+     * and not sent.
      */
-    int (*drained)(void *opaque, struct ktx__sender *sender, struct ktx__batch *const *batches,
+    int (*drained)(void *opaque, struct ktx__sender *sender, struct ktx__batch **batches,
                    size_t count);
     /*
      * The first word of each run_once() turn, at |now|. May send the layer's own requests

@@ -29,6 +29,9 @@ static void print_log(int level, const char *facility, const char *message, void
     fprintf(stderr, "log %d %s: %s\n", level, facility, message);
 }
 
+/* batch.size of the producers below, NULL for the default (set in the child). */
+static const char *batch_size;
+
 /* Creates a durable idempotent producer with state file |path| against |bootstrap|. */
 static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
 {
@@ -41,6 +44,8 @@ static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
     ck_assert_ptr_null(ktx_conf_set(conf, "state.producer.name", "app"));
     ck_assert_ptr_null(ktx_conf_set(conf, "state.journal", "true"));
     ck_assert_ptr_null(ktx_conf_set(conf, "linger.ms", "2"));
+    if (batch_size)
+        ck_assert_ptr_null(ktx_conf_set(conf, "batch.size", batch_size));
     if (getenv("KTX_TEST_LOG"))
         ktx_conf_set_log_cb(conf, print_log, NULL);
     if ((err = ktx_producer_new(&producer, conf)) != NULL) {
@@ -84,8 +89,8 @@ static void send_until_killed(const char *bootstrap, const char *path, int ready
     _exit(4); /* never reached in time: the parent kills first */
 }
 
-/* Counts the journaled batches of "j" in |path|. */
-static size_t journaled(const char *path)
+/* Counts the journaled batches of |topic| in |path|. */
+static size_t journaled_topic(const char *path, const char *topic)
 {
     struct ktx__store *store;
     size_t total = 0, n;
@@ -94,11 +99,17 @@ static size_t journaled(const char *path)
     ck_assert_int_eq(ktx__store_open(&store, path, "app", KTX__STATE_SYNC_NORMAL, errbuf,
                                      sizeof(errbuf)), 0);
     for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++) {
-        ck_assert_int_eq(ktx__store_journal_count(store, "j", p, &n), 0);
+        ck_assert_int_eq(ktx__store_journal_count(store, topic, p, &n), 0);
         total += n;
     }
     ktx__store_close(store);
     return total;
+}
+
+/* Counts the journaled batches of "j" in |path|. */
+static size_t journaled(const char *path)
+{
+    return journaled_topic(path, "j");
 }
 
 /* Asserts that partition |p| of |t| holds, run after run, "run-p-0", "run-p-1"... with no
@@ -210,6 +221,181 @@ START_TEST(test_journal_crash_loop_50_kills_every_journaled_record_once_in_order
 }
 END_TEST
 
+/* ---- checkpoints tied to batch boundaries: a replayable source resumed from ktx ---- */
+
+/* Records between two ktx_checkpoint() calls of the source below. */
+#define SOURCE_CKPT_EVERY 20
+
+/* The position the previous run left in |producer|'s state file (0: none). */
+static uint64_t resume_position(ktx_producer_t *producer)
+{
+    ktx_restart_report_t report;
+    uint64_t pos = 0;
+    ktx_error_t *err = ktx_last_transaction(producer, &report);
+
+    if (err != NULL)
+        _exit(6);
+    if (report.position_len == sizeof(pos))
+        memcpy(&pos, report.position, sizeof(pos));
+    else if (report.position_len != 0)
+        _exit(7);
+    return pos;
+}
+
+/* Stores |pos| as the checkpoint of |producer|, or exits. */
+static void checkpoint_at(ktx_producer_t *producer, uint64_t pos)
+{
+    ktx_error_t *err = ktx_checkpoint(producer, &pos, sizeof(pos));
+
+    if (err != NULL)
+        _exit(8);
+}
+
+/*
+ * The child of the checkpoint crash loop: a replayable source (record i is the value "i"
+ * for partition i % JOURNAL_PARTITIONS, i < |total|) resumed from the position ktx
+ * reports, with a checkpoint every SOURCE_CKPT_EVERY records. After |ready_after| records
+ * it flushes and writes one byte to |ready_fd| (so that every run makes progress, also
+ * under valgrind), then goes on slowly until it is killed; the |last| run sends the rest at
+ * full speed, checkpoints the end and closes. Exits 0 only from the last run.
+ */
+static void source_until_killed(const char *bootstrap, const char *path, int ready_fd,
+                                int ready_after, uint64_t total, bool last)
+{
+    ktx_producer_t *producer;
+    uint64_t start, i;
+    ktx_error_t *err;
+
+    /* About 5 records per batch: an interval of 10 records per partition often spans two
+     * batches, which the journal holds back until the checkpoint is written. */
+    batch_size = "160";
+    if (!(producer = journal_producer(bootstrap, path)))
+        _exit(2);
+    start = resume_position(producer);
+    /* Before the first record: what follows waits for the next checkpoint. */
+    checkpoint_at(producer, start);
+    for (i = start; i < total; i++) {
+        ktx_record_t rec = {0};
+        char value[32];
+
+        snprintf(value, sizeof(value), "%llu", (unsigned long long)i);
+        rec.topic = "c";
+        rec.partition = (int32_t)(i % JOURNAL_PARTITIONS);
+        rec.value = value;
+        rec.value_len = strlen(value);
+        if ((err = ktx_send(producer, &rec)) != NULL)
+            _exit(3);
+        if ((i + 1) % SOURCE_CKPT_EVERY == 0)
+            checkpoint_at(producer, i + 1);
+        if (i + 1 - start == (uint64_t)ready_after) {
+            checkpoint_at(producer, i + 1);
+            if (ktx_flush(producer, 60000) != NULL || write(ready_fd, "r", 1) != 1)
+                _exit(5);
+        }
+        if (!last && i % 20 == 19)
+            usleep(1000);
+    }
+    checkpoint_at(producer, total);
+    if ((err = ktx_flush(producer, 120000)) != NULL || (err = ktx_close(producer, 60000)) != NULL)
+        _exit(9);
+    ktx_producer_destroy(producer);
+    _exit(last ? 0 : 4);
+}
+
+/* Asserts that partition |p| of |t| holds exactly "p", "p+P", "p+2P"... below |total|. */
+static void assert_source_partition(const struct ktx_verify_topic *t, int32_t p, uint64_t total)
+{
+    const struct ktx_verify_partition *part = &t->partitions[p];
+    uint64_t want = (uint64_t)p;
+    size_t i;
+
+    for (i = 0; i < part->count && want < total; i++, want += JOURNAL_PARTITIONS) {
+        char got[32], exp[32];
+
+        snprintf(got, sizeof(got), "%.*s", (int)part->records[i].value_len,
+                 (const char *)part->records[i].value);
+        snprintf(exp, sizeof(exp), "%llu", (unsigned long long)want);
+        ck_assert_msg(strcmp(got, exp) == 0, "partition %d offset %zu: got %s, want %s "
+                      "(a duplicate or a gap)", (int)p, i, got, exp);
+    }
+    ck_assert_msg(want >= total, "partition %d: only %zu records, the next wanted is %llu",
+                  (int)p, part->count, (unsigned long long)want);
+    ck_assert_msg(i == part->count, "partition %d: %zu records after the last one wanted",
+                  (int)p, part->count - i);
+}
+
+/*
+ * |runs| children SIGKILLed a seeded random 0-40 ms after their first |ready_after|
+ * records were flushed, the broker (on a data directory) restarted while run |runs| / 2
+ * sends, then a last run that finishes the source; the read-back holds every input record
+ * exactly once, in order per partition.
+ */
+static void checkpoint_crash_loop(int runs, int ready_after, uint64_t total, unsigned seed)
+{
+    char dir[] = "/tmp/ktx-journal-XXXXXX", data[300], path[300], why[256], cmd[400];
+    const char *args[] = {"--data-dir", data, NULL};
+    struct ktx_test_cluster *c;
+    struct ktx_verify_topic t = {0};
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(data, sizeof(data), "%s/broker", dir);
+    ck_assert_int_eq(mkdir(data, 0700), 0);
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic c 2 1"), 0);
+    for (int run = 0; run <= runs; run++) {
+        bool last = run == runs;
+        int fds[2], status;
+        char byte;
+        pid_t pid;
+
+        ck_assert_int_eq(pipe(fds), 0);
+        pid = fork();
+        ck_assert_int_ge(pid, 0);
+        if (pid == 0)
+            source_until_killed(ktx_test_cluster_bootstrap(c), path, fds[1], ready_after,
+                                total, last);
+        close(fds[1]);
+        if (read(fds[0], &byte, 1) != 1) {
+            ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+            ck_abort_msg("run %d: the child died early (status %d)", run, status);
+        }
+        close(fds[0]);
+        if (run == runs / 2)
+            ck_assert_int_eq(ktx_test_cluster_cmd(c, "restart 1"), 0);
+        if (!last) {
+            usleep((useconds_t)(rand_r(&seed) % 40000));
+            ck_assert_int_eq(kill(pid, SIGKILL), 0);
+        }
+        ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+        if (last)
+            ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+                          "the last run ended with status %d", status);
+        else
+            ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+        ck_assert_uint_le(journaled_topic(path, "c"), 5 * JOURNAL_PARTITIONS);
+    }
+    ck_assert_uint_eq(journaled_topic(path, "c"), 0);
+    ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "c", KTX_VERIFY_READ_COMMITTED,
+                                  30000, &t, why, sizeof(why)) == 0, "read: %s", why);
+    ck_assert_int_eq(t.partition_count, JOURNAL_PARTITIONS);
+    for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++)
+        assert_source_partition(&t, p, total);
+    ktx_verify_topic_free(&t);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+START_TEST(test_journal_checkpoint_crash_loop_and_broker_restart_every_record_once_in_order)
+{
+    const char *env = getenv("KTX_JOURNAL_CRASH_RUNS");
+    int runs = env ? atoi(env) : 50;
+
+    checkpoint_crash_loop(runs, 40, (uint64_t)runs * 400 + 4000, 4242);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
@@ -218,6 +404,7 @@ static Suite *journal_suite(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, test_journal_killed_producer_resends_journaled_batches_exactly_once);
     tcase_add_test(tc, test_journal_crash_loop_50_kills_every_journaled_record_once_in_order);
+    tcase_add_test(tc, test_journal_checkpoint_crash_loop_and_broker_restart_every_record_once_in_order);
     suite_add_tcase(s, tc);
     return s;
 }

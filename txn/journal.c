@@ -81,6 +81,9 @@ static int collect_replay(void *opaque, const struct ktx__store_batch *b)
 
 int ktx__journal_load(struct ktx__persist *persist)
 {
+    /* A file with a checkpoint belongs to an application that resumes from it: whatever it
+     * sends before its first ktx_checkpoint() of this run waits for that call. */
+    atomic_store(&persist->gated, persist->report.position != NULL);
     return ktx__store_journal_load(persist->store, collect_replay, persist);
 }
 
@@ -119,6 +122,10 @@ bool ktx__journal_may_drain(void *opaque, const struct ktx__batch *batch)
 
     if (persist->replay_done < persist->replay_cnt)
         return false;
+    /* Records after the newest checkpoint wait for the next one (docs/guarantees.md). */
+    if (atomic_load(&persist->gated) && !batch->stamped &&
+        batch->seal_gen >= atomic_load(&persist->ckpt_requested))
+        return false;
     if (persist->next_may_drain && !persist->next_may_drain(opaque, batch))
         return false;
     /* A retry of a journaled batch is already counted; a new batch needs a free slot. */
@@ -151,7 +158,8 @@ static int flush_acks(struct ktx__persist *persist)
     return err;
 }
 
-/* Saves the next sequence of |batch|'s partition (all before it are journaled or acked). */
+/* Saves the sequences of |batch|'s partition as of its end: the next run resumes right
+ * after the last journaled batch (a held batch after it was never sent). */
 static int save_next_sequence(struct ktx__persist *persist, struct ktx__idem *idem,
                               const struct ktx__batch *batch)
 {
@@ -161,68 +169,248 @@ static int save_next_sequence(struct ktx__persist *persist, struct ktx__idem *id
 
     if (!p)
         return KTX_ERR_NO_MEMORY;
-    seq.next_sequence = p->next_sequence;
+    seq.next_sequence = (int32_t)(((int64_t)batch->base_sequence + batch->record_count) %
+                                  ((int64_t)INT32_MAX + 1));
     seq.last_acked_sequence = p->last_acked_sequence;
     return ktx__store_save_sequence(persist->store, &seq);
 }
 
-/* Journals the batches of |batches| not journaled yet, in the open store transaction. */
-static int append_batches(struct ktx__persist *persist, struct ktx__idem *idem,
-                          struct ktx__batch *const *batches, size_t count)
+/* Journals |b| unless it is journaled already (a retry), in the open store transaction. */
+static int append_batch(struct ktx__persist *persist, const struct ktx__batch *b)
 {
-    int err = 0;
-
-    for (size_t i = 0; err == 0 && i < count; i++) {
-        const struct ktx__batch *b = batches[i];
-        struct ktx__store_batch sb = {b->topic, b->partition, b->producer_id,
-                                      b->producer_epoch, b->base_sequence, b->record_count,
-                                      NULL, 0, 0};
-
-        if (b->producer_id < 0 || find_live(persist, b) >= 0)
-            continue;
-        sb.bytes = ktx__batch_bytes(b, &sb.len);
-        if ((err = ktx__store_journal_append(persist->store, &sb)) == 0 &&
-            (err = save_next_sequence(persist, idem, b)) == 0)
-            err = entry_add(&persist->live, &persist->live_cnt, &persist->live_cap, &sb,
-                            false);
-    }
-    return err;
-}
-
-/* Writes the application's waiting checkpoint when every record sent before it is
- * journaled (nothing is left undrained), in the open store transaction. */
-static int write_checkpoint(struct ktx__persist *persist, struct ktx__idem *idem)
-{
+    struct ktx__store_batch sb = {b->topic, b->partition, b->producer_id, b->producer_epoch,
+                                  b->base_sequence, b->record_count, NULL, 0, 0};
     int err;
 
-    if (!persist->pending_set || ktx__accumulator_has_undrained(idem->sender->acc))
+    if (b->producer_id < 0 || find_live(persist, b) >= 0)
         return 0;
-    err = ktx__store_checkpoint_set(persist->store, persist->pending_position,
-                                    persist->pending_len);
-    if (err == 0) {
-        free(persist->pending_position);
-        persist->pending_position = NULL;
-        persist->pending_len = 0;
-        persist->pending_set = false;
-    }
+    sb.bytes = ktx__batch_bytes(b, &sb.len);
+    if ((err = ktx__store_journal_append(persist->store, &sb)) == 0)
+        err = entry_add(&persist->live, &persist->live_cnt, &persist->live_cap, &sb, false);
     return err;
 }
 
-/* One store transaction: acknowledgements, appends of |batches|, checkpoint. */
-static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
-                        struct ktx__batch *const *batches, size_t count)
+/* What one group commit does with a batch. */
+enum commit_action {
+    CA_SEND,    /* journaled (now or before): sent in this turn */
+    CA_RELEASE, /* journaled now, given back to the accumulator behind released batches */
+    CA_HOLD,    /* not covered by a written checkpoint yet: kept back, not journaled */
+};
+
+/* Scratch of one group commit. */
+struct commit_plan {
+    uint64_t cover;               /* batches with seal_gen below it are covered */
+    ssize_t ckpt;                 /* index in persist->ckpts of the checkpoint to write */
+    struct ktx__batch **keep;     /* held batches kept held */
+    size_t keep_cnt;
+    struct ktx__batch **release;  /* batches given back to the accumulator */
+    size_t release_cnt;
+    const struct ktx__batch **last; /* the last journaled batch of each partition */
+    size_t last_cnt;
+    enum commit_action *act;      /* per batch of the turn */
+};
+
+/* True when |list| (|cnt|) holds a batch of |part|. */
+static bool has_part(struct ktx__batch *const *list, size_t cnt, const struct ktx__acc_part *part)
 {
+    for (size_t i = 0; i < cnt; i++)
+        if (list[i]->part == part)
+            return true;
+    return false;
+}
+
+/* Remembers |b| as the last journaled batch of its partition (sequence row). */
+static void note_last(struct commit_plan *plan, const struct ktx__batch *b)
+{
+    for (size_t i = 0; i < plan->last_cnt; i++) {
+        if (plan->last[i]->part == b->part) {
+            plan->last[i] = b;
+            return;
+        }
+    }
+    plan->last[plan->last_cnt++] = b;
+}
+
+/*
+ * Chooses the newest given checkpoint whose batches are all drained: every batch with a
+ * seal_gen below its seal count has left the accumulator's queues (journaled, held, or
+ * acknowledged). Locks: persist->lock held.
+ */
+static void choose_checkpoint(struct ktx__persist *persist, struct ktx__idem *idem,
+                              struct commit_plan *plan)
+{
+    uint64_t min;
+
+    plan->cover = persist->ckpt_stored;
+    plan->ckpt = -1;
+    if (persist->ckpt_cnt == 0)
+        return;
+    min = ktx__accumulator_min_seal(idem->sender->acc, NULL);
+    for (size_t i = 0; i < persist->ckpt_cnt && persist->ckpts[i].seal <= min; i++)
+        plan->ckpt = (ssize_t)i;
+    if (plan->ckpt >= 0)
+        plan->cover = persist->ckpts[plan->ckpt].seal;
+}
+
+/*
+ * The writes of one group commit, in the open store transaction: acknowledgements, then
+ * the held batches the chosen checkpoint covers (in drain order), then the batches of this
+ * turn (|batches|, |count|; NULL slots skipped), each partition's sequences, the
+ * checkpoint. Fills |plan| with what to do with each batch once committed.
+ */
+static int commit_writes(struct ktx__persist *persist, struct ktx__idem *idem,
+                         struct ktx__batch **batches, size_t count, struct commit_plan *plan)
+{
+    bool gated = atomic_load(&persist->gated);
+    int err = flush_acks(persist);
+
+    for (size_t i = 0; err == 0 && i < persist->held_cnt; i++) {
+        struct ktx__batch *b = persist->held[i];
+
+        if (b->seal_gen < plan->cover && !has_part(plan->keep, plan->keep_cnt, b->part)) {
+            plan->release[plan->release_cnt++] = b;
+            if ((err = append_batch(persist, b)) == 0)
+                note_last(plan, b);
+        } else {
+            plan->keep[plan->keep_cnt++] = b;
+        }
+    }
+    for (size_t i = 0; err == 0 && i < count; i++) {
+        struct ktx__batch *b = batches[i];
+
+        if (!b)
+            continue;
+        if (b->producer_id >= 0 && find_live(persist, b) >= 0) {
+            plan->act[i] = CA_SEND; /* a retry: journaled before */
+            continue;
+        }
+        if (has_part(plan->keep, plan->keep_cnt, b->part) || (gated && b->seal_gen >= plan->cover)) {
+            plan->act[i] = CA_HOLD;
+            plan->keep[plan->keep_cnt++] = b;
+            continue;
+        }
+        plan->act[i] = has_part(plan->release, plan->release_cnt, b->part) ? CA_RELEASE : CA_SEND;
+        if (plan->act[i] == CA_RELEASE)
+            plan->release[plan->release_cnt++] = b;
+        if ((err = append_batch(persist, b)) == 0 && b->producer_id >= 0)
+            note_last(plan, b);
+    }
+    for (size_t i = 0; err == 0 && i < plan->last_cnt; i++)
+        err = save_next_sequence(persist, idem, plan->last[i]);
+    if (err == 0 && plan->ckpt >= 0)
+        err = ktx__store_checkpoint_set(persist->store, persist->ckpts[plan->ckpt].position,
+                                        persist->ckpts[plan->ckpt].len);
+    return err;
+}
+
+/* Drops the given checkpoints up to the one written by |plan|. Locks: persist->lock. */
+static void ckpts_written(struct ktx__persist *persist, const struct commit_plan *plan)
+{
+    size_t n = (size_t)plan->ckpt + 1;
+
+    if (plan->ckpt < 0)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(persist->ckpts[i].position);
+    memmove(persist->ckpts, persist->ckpts + n, (persist->ckpt_cnt - n) * sizeof(*persist->ckpts));
+    persist->ckpt_cnt -= n;
+    persist->ckpt_stored = plan->cover;
+}
+
+/* Gives |b| (in flight) back to the accumulator, drainable at once, in sequence order
+ * among the batches given back. */
+static void give_back(struct ktx__idem *idem, struct ktx__batch *b)
+{
+    int64_t now = ktx__net_now(ktx__sender_net(idem->sender));
+
+    ktx__accumulator_reenqueue(idem->sender->acc, b, now - idem->retry_backoff_max_ms - 1);
+}
+
+/* True when partition |part| can never complete the checkpoint its held batches wait for:
+ * they fill its in-flight limit and an older batch of the interval is still queued. */
+static bool held_stuck(struct ktx__persist *persist, struct ktx__idem *idem,
+                       const struct ktx__acc_part *part)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < persist->held_cnt; i++)
+        n += persist->held[i]->part == part;
+    return n >= persist->max_in_flight &&
+           ktx__accumulator_min_seal(idem->sender->acc, (struct ktx__acc_part *)part) <
+               atomic_load(&persist->ckpt_requested);
+}
+
+/*
+ * One store transaction: acknowledgements, the batches of this turn and the held batches
+ * a written checkpoint now covers, the newest checkpoint they complete. Then the held
+ * batches it covers go back to the accumulator (drained again, already journaled), and
+ * the batches of this turn it does not cover are kept back (NULL slots).
+ * Locks: persist->lock held.
+ */
+static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
+                        struct ktx__batch **batches, size_t count)
+{
+    size_t n = persist->held_cnt + count;
+    struct commit_plan plan = {0};
     int err;
 
     if (persist->store_err)
         return persist->store_err;
+    plan.keep = malloc((n + 1) * sizeof(*plan.keep));
+    plan.release = malloc((n + 1) * sizeof(*plan.release));
+    plan.last = malloc((n + 1) * sizeof(*plan.last));
+    plan.act = calloc(count + 1, sizeof(*plan.act));
+    if (!plan.keep || !plan.release || !plan.last || !plan.act) {
+        err = KTX_ERR_NO_MEMORY;
+        goto out;
+    }
+    choose_checkpoint(persist, idem, &plan);
     if ((err = ktx__store_txn_begin(persist->store)) != 0)
-        return err;
-    if ((err = flush_acks(persist)) == 0 &&
-        (err = append_batches(persist, idem, batches, count)) == 0 &&
-        (err = write_checkpoint(persist, idem)) == 0)
-        return ktx__store_txn_commit(persist->store);
-    ktx__store_txn_rollback(persist->store);
+        goto out;
+    if ((err = commit_writes(persist, idem, batches, count, &plan)) != 0) {
+        ktx__store_txn_rollback(persist->store);
+        goto out;
+    }
+    if ((err = ktx__store_txn_commit(persist->store)) != 0)
+        goto out;
+    ckpts_written(persist, &plan);
+    for (size_t i = 0; i < count; i++)
+        if (batches[i] && plan.act[i] != CA_SEND)
+            batches[i] = NULL;
+    if (plan.keep_cnt > persist->held_cap) {
+        struct ktx__batch **h = realloc(persist->held, plan.keep_cnt * sizeof(*h));
+
+        if (!h) {
+            err = KTX_ERR_NO_MEMORY;
+            goto out;
+        }
+        persist->held = h;
+        persist->held_cap = plan.keep_cnt;
+    }
+    if (plan.keep_cnt > 0)
+        memcpy(persist->held, plan.keep, plan.keep_cnt * sizeof(*plan.keep));
+    persist->held_cnt = plan.keep_cnt;
+    for (size_t i = 0; i < plan.release_cnt; i++)
+        give_back(idem, plan.release[i]);
+    if (plan.release_cnt > 0)
+        ktx__sender_wakeup(idem->sender); /* drainable now: the turn's timeout missed them */
+    for (size_t i = 0; i < persist->held_cnt; i++) {
+        if (held_stuck(persist, idem, persist->held[i]->part)) {
+            ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist",
+                            "%s [%d]: the records between two ktx_checkpoint() calls fill more "
+                            "than %d batches of this partition: they cannot be journaled "
+                            "before they are sent; call ktx_checkpoint() more often",
+                            persist->held[i]->topic, (int)persist->held[i]->partition,
+                            persist->max_in_flight);
+            ktx__sender_set_fatal(idem->sender, KTX_ERR_STATE);
+            break;
+        }
+    }
+out:
+    free(plan.keep);
+    free(plan.release);
+    free(plan.last);
+    free(plan.act);
     return err;
 }
 
@@ -232,11 +420,11 @@ static void commit_failed(struct ktx__persist *persist, struct ktx__idem *idem, 
     if (!persist->store_err)
         persist->store_err = err == KTX_ERR_NO_MEMORY ? err : KTX_ERR_STORE;
     ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "journal commit: %s",
-                    ktx__store_errmsg(persist->store));
+                    err == KTX_ERR_NO_MEMORY ? "out of memory" : ktx__store_errmsg(persist->store));
 }
 
-int ktx__journal_drained(void *opaque, struct ktx__sender *sender,
-                         struct ktx__batch *const *batches, size_t count)
+int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__batch **batches,
+                         size_t count)
 {
     struct ktx__idem *idem = opaque;
     struct ktx__persist *persist = idem->persist;
@@ -253,24 +441,100 @@ int ktx__journal_drained(void *opaque, struct ktx__sender *sender,
     return err != 0 ? KTX_ERR_STORE : 0;
 }
 
+/* Gives every held batch back to the accumulator (a fatal error fails them there; a new
+ * epoch restamps them). */
+static void give_back_held(struct ktx__idem *idem)
+{
+    struct ktx__persist *persist = idem->persist;
+
+    for (size_t i = 0; i < persist->held_cnt; i++)
+        give_back(idem, persist->held[i]);
+    persist->held_cnt = 0;
+}
+
 void ktx__journal_idle(struct ktx__idem *idem)
 {
     struct ktx__persist *persist = idem->persist;
-    bool acked = false;
+    bool acked = false, storable, quiet;
+    struct ktx__accumulator *acc = idem->sender->acc;
+    uint64_t min;
     int err;
 
+    if (persist->store_err || ktx__sender_fatal(idem->sender) || idem->bump_requested) {
+        give_back_held(idem);
+        return;
+    }
     for (size_t i = 0; i < persist->live_cnt && !acked; i++)
         acked = persist->live[i].acked;
-    if ((!acked && !persist->pending_set) || ktx__accumulator_has_undrained(idem->sender->acc) ||
-        persist->store_err)
-        return;
     pthread_mutex_lock(&persist->lock);
+    storable = persist->ckpt_cnt > 0;
+    if (storable || (acked && atomic_load(&persist->gated))) {
+        min = ktx__accumulator_min_seal(acc, NULL);
+        storable = storable && persist->ckpts[0].seal <= min;
+        /* Nothing the drain would take (and commit) this turn. */
+        quiet = min >= atomic_load(&persist->ckpt_requested);
+    } else {
+        quiet = !ktx__accumulator_has_undrained(acc);
+    }
+    if (!storable && !(acked && quiet)) {
+        pthread_mutex_unlock(&persist->lock);
+        return;
+    }
     err = group_commit(persist, idem, NULL, 0);
     if (err != 0)
         commit_failed(persist, idem, err);
     pthread_mutex_unlock(&persist->lock);
     if (err != 0)
         ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
+}
+
+int ktx__journal_checkpoint(struct ktx__idem *idem, const void *position, size_t len)
+{
+    struct ktx__persist *persist = idem->persist;
+    struct ktx__journal_ckpt c = {0, NULL, len};
+    size_t i;
+
+    if (len > 0 && !(c.position = malloc(len)))
+        return KTX_ERR_NO_MEMORY;
+    if (len > 0)
+        memcpy(c.position, position, len);
+    pthread_mutex_lock(&persist->lock);
+    if (persist->ckpt_cnt == persist->ckpt_cap) {
+        size_t ncap = persist->ckpt_cap ? persist->ckpt_cap * 2 : 8;
+        struct ktx__journal_ckpt *v = realloc(persist->ckpts, ncap * sizeof(*v));
+
+        if (!v) {
+            pthread_mutex_unlock(&persist->lock);
+            free(c.position);
+            return KTX_ERR_NO_MEMORY;
+        }
+        persist->ckpts = v;
+        persist->ckpt_cap = ncap;
+    }
+    /* Sealed under the lock: the queue stays in seal order with concurrent callers. */
+    c.seal = ktx__accumulator_seal(idem->sender->acc);
+    i = persist->ckpt_cnt++;
+    persist->ckpts[i] = c;
+    atomic_store(&persist->gated, true);
+    if (c.seal > atomic_load(&persist->ckpt_requested))
+        atomic_store(&persist->ckpt_requested, c.seal);
+    pthread_mutex_unlock(&persist->lock);
+    ktx__sender_wakeup(idem->sender);
+    return 0;
+}
+
+bool ktx__journal_has_held(const struct ktx__persist *persist)
+{
+    return persist->held_cnt > 0;
+}
+
+void ktx__journal_purge_held(struct ktx__idem *idem, int err)
+{
+    struct ktx__persist *persist = idem->persist;
+
+    for (size_t i = 0; i < persist->held_cnt; i++)
+        ktx__accumulator_complete(idem->sender->acc, persist->held[i], err, -1, -1);
+    persist->held_cnt = 0;
 }
 
 enum ktx__produce_verdict ktx__journal_produce_result(void *opaque, struct ktx__sender *sender,
@@ -431,6 +695,10 @@ bool ktx__journal_replay(struct ktx__idem *idem, struct ktx__sender *sender, int
 void ktx__journal_free(struct ktx__persist *persist)
 {
     ktx__journal_discard(persist);
+    for (size_t i = 0; i < persist->ckpt_cnt; i++)
+        free(persist->ckpts[i].position);
+    free(persist->ckpts);
+    free(persist->held);
     free(persist->live);
     entries_free(persist->replay, persist->replay_cnt);
 }

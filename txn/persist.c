@@ -165,6 +165,8 @@ int ktx__persist_open(struct ktx__idem *idem, const struct ktx__conf_values *v, 
         return KTX_ERR_NO_MEMORY;
     pthread_mutex_init(&persist->lock, NULL);
     persist->journal = v->state_journal;
+    persist->max_in_flight = (int)KTX__MIN(KTX__MAX(v->max_in_flight, 1),
+                                           KTX__ACC_MAX_IN_FLIGHT_IDEMPOTENT);
     err = ktx__store_open(&persist->store, v->state_path, identity_of(v), v->state_sync,
                           errbuf, errlen);
     if (err == 0 && ((err = load_report(persist)) != 0 || (err = load_seeds(persist)) != 0 ||
@@ -313,7 +315,8 @@ static bool persist_has_pending(void *opaque)
     struct ktx__idem *idem = opaque;
     struct ktx__persist *persist = idem->persist;
 
-    if (persist->replay_done < persist->replay_cnt && !ktx__sender_fatal(idem->sender))
+    if ((persist->replay_done < persist->replay_cnt || ktx__journal_has_held(persist)) &&
+        !ktx__sender_fatal(idem->sender))
         return true;
     return persist->next_has_pending && persist->next_has_pending(opaque);
 }
@@ -501,6 +504,8 @@ void ktx__persist_close(struct ktx__idem *idem)
 
     if (!persist)
         return;
+    if (persist->journal)
+        ktx__journal_purge_held(idem, KTX_ERR_PURGED);
     if (persist->journal && !persist->store_err && flush_journal_acks(persist) != 0)
         ktx__sender_log(idem->sender, KTX_LOG_ERR, "persist", "deleting acknowledged batches: %s",
                         ktx__store_errmsg(persist->store));

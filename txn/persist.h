@@ -16,6 +16,7 @@
 #define KTX_PERSIST_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 
 #include "idempotence.h"
 #include "store.h"
@@ -54,6 +55,14 @@ struct ktx__journal_entry {
     uint8_t *bytes;                 /* owned; NULL for this run's entries */
     size_t len;
     bool acked;                     /* acknowledged; deleted at the next group commit */
+};
+
+/* A checkpoint the application gave in journal mode, not yet written: it covers the
+ * batches whose seal_gen is below |seal| (txn/journal.c). */
+struct ktx__journal_ckpt {
+    uint64_t seal;                  /* ktx__accumulator_seal() count of the call */
+    uint8_t *position;              /* owned */
+    size_t len;
 };
 
 /* The persisted state of one producer. */
@@ -97,6 +106,15 @@ struct ktx__persist {
     int replay_attempts;
     bool replay_logged;
     int64_t replay_next_ms;
+    /* Checkpoints tied to batch boundaries (journal mode, txn/journal.c). */
+    atomic_bool gated;              /* batches after the newest checkpoint are held back */
+    _Atomic uint64_t ckpt_requested; /* seal count of the newest ktx_checkpoint() */
+    uint64_t ckpt_stored;           /* seal count of the checkpoint in the store (sender) */
+    struct ktx__journal_ckpt *ckpts; /* given, not yet written, by seal; guarded by lock */
+    size_t ckpt_cnt, ckpt_cap;
+    struct ktx__batch **held;       /* drained, neither journaled nor sent (sender) */
+    size_t held_cnt, held_cap;
+    int max_in_flight;              /* batches in flight per partition (accumulator) */
     bool (*next_may_drain)(void *opaque, const struct ktx__batch *batch);
     bool (*next_has_pending)(void *opaque);
     enum ktx__produce_verdict (*next_produce_result)(void *opaque, struct ktx__sender *sender,
@@ -116,11 +134,24 @@ int ktx__journal_load(struct ktx__persist *persist);
  * journaled batches per partition. */
 bool ktx__journal_may_drain(void *opaque, const struct ktx__batch *batch);
 
-/* The drained hook: journals |batches| (|count|, borrowed) with the acknowledgements and a
- * waiting checkpoint in one store transaction. Returns 0 or KTX_ERR_STORE (the producer is
- * then fatal and the batches must not be sent). */
-int ktx__journal_drained(void *opaque, struct ktx__sender *sender,
-                         struct ktx__batch *const *batches, size_t count);
+/* The drained hook: journals |batches| (|count|, borrowed) with the acknowledgements and
+ * the newest checkpoint they complete in one store transaction; takes the batches that a
+ * stored checkpoint does not cover yet out of the turn (NULL slots, held until it is).
+ * Returns 0 or KTX_ERR_STORE (the producer is then fatal and the batches must not be
+ * sent). */
+int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__batch **batches,
+                         size_t count);
+
+/* ktx_checkpoint() in journal mode: seals the open batches and queues |position| (|len|
+ * bytes, copied) to be written with the batches it covers. Thread: application.
+ * Returns 0 or KTX_ERR_NO_MEMORY. */
+int ktx__journal_checkpoint(struct ktx__idem *idem, const void *position, size_t len);
+
+/* True while batches are held back for a checkpoint that is not written yet. */
+bool ktx__journal_has_held(const struct ktx__persist *persist);
+
+/* Completes the held batches with |err| (the producer is being destroyed). */
+void ktx__journal_purge_held(struct ktx__idem *idem, int err);
 
 /* The produce_result hook in journal mode: wraps the next one and marks a completed batch
  * acknowledged. */

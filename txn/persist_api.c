@@ -39,10 +39,15 @@ ktx_error_t *ktx_checkpoint(ktx_producer_t *producer, const void *position, size
                               "ktx_checkpoint: %zu bytes is over the 64 KiB limit", len);
     if (!(persist = persist_of(producer)))
         return ktx__error_new(KTX_ERR_STATE, 0, "ktx_checkpoint: state.path is not set");
-    if (producer->v.transactional_id || persist->journal) {
-        /* Transactional: written with the COMMITTED state (txn/persist.c). Journal: written
-         * with the journal appends once the records sent before it are journaled
-         * (txn/journal.c). */
+    if (persist->journal) {
+        /* Journal: seals the open batches; written in the store transaction that journals
+         * the last batch before it (txn/journal.c). */
+        if ((err = ktx__journal_checkpoint(producer->sender->hooks.opaque, position, len)) != 0)
+            return ktx__error_new(err, 0, "ktx_checkpoint: out of memory");
+        return NULL;
+    }
+    if (producer->v.transactional_id) {
+        /* Transactional: written with the COMMITTED state (txn/persist.c). */
         if ((err = ktx__persist_set_pending(persist, position, len)) != 0)
             return ktx__error_new(err, 0, "ktx_checkpoint: out of memory");
         return NULL;
