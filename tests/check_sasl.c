@@ -33,18 +33,6 @@
 #define PASSWORD "s3cret-Pencil-4471"
 #define REALM "ktx.test"
 
-/*
- * LeakSanitizer (the --enable-sanitizers build): the same leak of Cyrus's GSSAPI client plugin
- * that tests/valgrind.supp describes, one credential per GSSAPI authentication. LSan's fast
- * unwinder stops inside the Kerberos libraries (built without frame pointers), so the
- * suppression names them; kafkatx calls neither of them itself.
- */
-const char *__lsan_default_suppressions(void) __attribute__((visibility("default")));
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libgssapiv2.so\nleak:libgssapi_krb5.so\nleak:libkrb5.so\n";
-}
-
 static char workdir[256];
 static char sasldb[512];
 static char messages[8192]; /* every failure message of the current test */
@@ -595,11 +583,12 @@ static struct ktx_test_kdc kdc = {.pid = -1};
 static void kdc_setup(void)
 {
     static const char *const principals[] = {"kafka/localhost", "client", "other", NULL};
+    static int serial; /* one realm per test, also when CK_FORK=no runs them in one process */
     const char *missing = ktx_test_kerberos_missing();
     char dir[400], path[600];
 
     ck_assert_msg(missing == NULL, "%s", missing);
-    snprintf(dir, sizeof(dir), "%s/krb-%d", workdir, (int)getpid()); /* one per test */
+    snprintf(dir, sizeof(dir), "%s/krb-%d-%d", workdir, (int)getpid(), ++serial);
     ck_assert_int_eq(ktx_test_kdc_start(&kdc, dir, principals), 0);
     snprintf(path, sizeof(path), "%s/kafka.keytab", dir);
     ck_assert_int_eq(ktx_test_kdc_keytab(&kdc, "kafka/localhost", path), 0);
