@@ -621,6 +621,11 @@ START_TEST(test_sasl_gssapi_authenticates_with_kdc_and_cyrus_server)
                   ex.client_rc, ex.err, messages);
     ck_assert_int_eq(ex.client_rc, KTX__SASL_DONE);
     ck_assert_int_ge(ex.steps, 3);
+    /* A keytab without a principal: Kerberos uses the keytab's (first) principal. */
+    cv.sasl_kerberos_principal = NULL;
+    run_exchange(KTX__SASL_GSSAPI, &cv, 0, &ex);
+    ck_assert_msg(ex.client_rc == KTX__SASL_DONE && ex.server_rc == SASL_OK, "%d %d: %s (%s)",
+                  ex.client_rc, ex.server_rc, ex.err, messages);
     /* The login stayed inside the process: no environment variable was set and the user's
      * ticket cache was not written. */
     ck_assert_ptr_null(getenv("KRB5_CLIENT_KTNAME"));
