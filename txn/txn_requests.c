@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "persist.h"
 #include "proto_meta.h"
 #include "proto_txn.h"
 #include "txnmgr.h"
@@ -189,7 +190,11 @@ static void on_init(struct ktx__conn *conn, int err, const uint8_t *body, size_t
         if (code == 0)
             code = resp.error_code;
     }
-    if (classify_apply(mgr, KTX__TXN_REQ_INIT_PRODUCER_ID, code)) {
+    if ((code == KTX_ERR_PRODUCER_FENCED || code == KTX_ERR_INVALID_PRODUCER_EPOCH) &&
+        ktx__persist_txn_init_fenced(mgr->idem, code)) {
+        /* The persisted id and epoch of a restart were stale: ask again as a new producer. */
+        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_INIT_PRODUCER_ID, code, false);
+    } else if (classify_apply(mgr, KTX__TXN_REQ_INIT_PRODUCER_ID, code)) {
         ktx__sender_log(mgr->sender, KTX_LOG_INFO, "txn",
                         "transactional id \"%s\": producer id %lld epoch %d",
                         mgr->transactional_id, (long long)resp.producer_id,
@@ -198,6 +203,7 @@ static void on_init(struct ktx__conn *conn, int err, const uint8_t *body, size_t
         mgr->idem->producer_epoch = resp.producer_epoch;
         mgr->idem->bump_requested = false;
         ktx__seq_reset_all(mgr->idem);
+        ktx__persist_txn_init_done(mgr->idem);
         ktx__txn_init_done(&mgr->sm);
     }
     request_done(mgr);
@@ -549,6 +555,8 @@ static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t 
             mgr->idem->producer_epoch = resp.producer_epoch;
             ktx__seq_reset_all(mgr->idem);
         }
+        /* The store learns the outcome before the application does. */
+        ktx__persist_txn_ended(mgr->idem, ktx__txn_sm_state(&mgr->sm) == KTX__TXN_COMMITTING);
         mgr->parts_len = 0;
         mgr->ended_needed = false;
         mgr->purged = false;
@@ -561,9 +569,65 @@ static void on_end(struct ktx__conn *conn, int err, const uint8_t *body, size_t 
 
 int ktx__txnreq_end_txn(struct ktx__txnmgr *mgr, bool commit, int64_t now)
 {
-    (void)commit;
+    int err;
+
+    /* state.path: COMMITTING is in the file before EndTxn(commit) leaves (txn/persist.c). */
+    if ((err = ktx__persist_txn_end_sending(mgr->idem, commit)) != 0)
+        return err;
     return send_req(mgr, mgr->coord_node, KTX__API_END_TXN, encode_end, on_end,
                     KTX__TXNR_END_TXN, now);
+}
+
+/* ---- DescribeTransactions: the previous run's last transaction (txn/persist.c) ---- */
+
+/* ktx__conn_encode_fn of DescribeTransactions: this producer's transactional id. */
+static int encode_describe(struct ktx__writer *w, int16_t ver, void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__str id = ktx__str_c(mgr->transactional_id);
+    struct ktx__describe_transactions_req req = {&id, 1};
+
+    mgr->req_version = ver;
+    return ktx__proto_describe_transactions_req_encode(w, ver, &req);
+}
+
+/* ktx__conn_cb of DescribeTransactions: decode -> the persisted state decides the outcome,
+ * or asks again (after looking the coordinator up when it moved). */
+static void on_describe(struct ktx__conn *conn, int err, const uint8_t *body, size_t len,
+                        void *opaque)
+{
+    struct ktx__txnmgr *mgr = opaque;
+    struct ktx__describe_transactions_resp resp = {0};
+    const struct ktx__describe_transactions_state *st = NULL;
+    struct ktx__arena arena;
+    int code = err;
+
+    (void)conn;
+    ktx__arena_init(&arena, 0);
+    if (code == 0)
+        code = ktx__proto_describe_transactions_resp_decode(body, len, mgr->req_version, &resp,
+                                                           &arena);
+    if (code == 0 && (resp.transaction_state_count != 1 ||
+                      !ktx__str_eq_c(resp.transaction_states[0].transactional_id,
+                                     mgr->transactional_id)))
+        code = KTX_ERR_BAD_MSG; /* not an answer about the id asked for */
+    if (code == 0 && (code = resp.transaction_states[0].error_code) == 0)
+        st = &resp.transaction_states[0];
+    if (ktx__persist_txn_described(mgr->idem, code, st))
+        ktx__txnmgr_retry(mgr, KTX__TXN_REQ_FIND_COORDINATOR, code,
+                          code == KTX_ERR_NOT_COORDINATOR ||
+                              code == KTX_ERR_COORDINATOR_NOT_AVAILABLE ||
+                              code == KTX_ERR_TRANSPORT);
+    else
+        mgr->attempts = 0;
+    ktx__arena_free(&arena);
+    request_done(mgr);
+}
+
+int ktx__txnreq_describe_transactions(struct ktx__txnmgr *mgr, int64_t now)
+{
+    return send_req(mgr, mgr->coord_node, KTX__API_DESCRIBE_TRANSACTIONS, encode_describe,
+                    on_describe, KTX__TXNR_DESCRIBE, now);
 }
 
 /* ---- ApiVersions to the coordinator: its finalized transaction.version ---- */

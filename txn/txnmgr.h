@@ -55,6 +55,7 @@ enum ktx__txnmgr_req {
     KTX__TXNR_TXN_OFFSET_COMMIT,
     KTX__TXNR_END_TXN,
     KTX__TXNR_API_VERSIONS, /* the coordinator's finalized features (transaction.version) */
+    KTX__TXNR_DESCRIBE,     /* the previous run's last transaction (txn/persist.c) */
 };
 
 /* One consumer position to commit (a copy of a ktx_offset_t). */
