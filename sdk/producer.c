@@ -89,7 +89,7 @@ static void on_auth_error(struct ktx__conn *conn, int code, const char *msg, voi
         return;
     ktx__sender_log(p->sender, KTX_LOG_ERR, "security", "%s (%s)", msg, ktx_err_name(code));
     if (p->v.transactional_id != NULL)
-        ktx__sender_set_fatal(p->sender, KTX_ERR_AUTH);
+        ktx__sender_set_fatal_reason(p->sender, KTX_ERR_AUTH, msg);
 }
 
 /* Creates the modules of |p| from p->v. Returns 0 or an error code; for a net that cannot

@@ -122,6 +122,17 @@ void ktx__sender_set_fatal(struct ktx__sender *sender, int code);
 /* Returns the fatal error code, or 0. Thread: any. */
 int ktx__sender_fatal(const struct ktx__sender *sender);
 
+/*
+ * As ktx__sender_set_fatal(), and keeps |reason| (copied: a message that names the cause,
+ * e.g. the authentication failure; never a secret) for ktx__sender_fatal_reason() when this
+ * call sets the code. Thread: sender.
+ */
+void ktx__sender_set_fatal_reason(struct ktx__sender *sender, int code, const char *reason);
+
+/* Returns the reason kept with the fatal error, or "" (none). Borrowed from |sender|.
+ * Thread: sender. */
+const char *ktx__sender_fatal_reason(const struct ktx__sender *sender);
+
 /* Asks the layer whether a record may be sent now (hooks.check_send): NULL or the error for
  * ktx_send(), owned by the caller. Thread: any. */
 ktx_error_t *ktx__sender_check_send(struct ktx__sender *sender);

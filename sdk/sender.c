@@ -89,6 +89,24 @@ int ktx__sender_fatal(const struct ktx__sender *sender)
     return atomic_load(&((struct ktx__sender *)sender)->fatal);
 }
 
+void ktx__sender_set_fatal_reason(struct ktx__sender *sender, int code, const char *reason)
+{
+    if (ktx__sender_fatal(sender) != 0)
+        return;
+    /* Only the sender thread writes and reads the reason; another thread may still set the
+     * code first, and then the reason is not its. */
+    snprintf(sender->fatal_reason, sizeof(sender->fatal_reason), "%s",
+             reason != NULL ? reason : "");
+    ktx__sender_set_fatal(sender, code);
+    if (ktx__sender_fatal(sender) != (code != 0 ? code : KTX_ERR_FATAL))
+        sender->fatal_reason[0] = '\0';
+}
+
+const char *ktx__sender_fatal_reason(const struct ktx__sender *sender)
+{
+    return sender->fatal_reason;
+}
+
 ktx_error_t *ktx__sender_check_send(struct ktx__sender *sender)
 {
     return sender->hooks.check_send ? sender->hooks.check_send(sender->hooks.opaque) : NULL;

@@ -35,6 +35,7 @@ struct ktx__sender {
     atomic_bool running; /* false once a close was asked for */
     atomic_bool force;   /* forced close */
     atomic_int fatal;    /* fatal error code or 0 */
+    char fatal_reason[512]; /* why, when set with ktx__sender_set_fatal_reason(); sender thread */
     atomic_bool wake_pending;  /* a wakeup was written since the current turn began */
     _Atomic int64_t wake_at;   /* when the current poll ends at the latest (INT64_MAX: I/O) */
 

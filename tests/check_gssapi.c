@@ -166,10 +166,9 @@ static ktx_producer_t *gss_producer(struct ktx_test_cluster *c, const char *prin
 
 /*
  * Asserts that |producer| (configured as |principal|) cannot initialise transactions: a
- * prompt, fatal _AUTH error; the failure logged (facility "security") with a message that
- * names the principal and |hint|; and, over the next 2.5 s, at most one failed login per
- * reconnect.backoff.max.ms (1 s), not a reconnect storm. (The fatal error's own message
- * says only "_AUTH": the transaction manager keeps the code, the log has the reason.)
+ * prompt, fatal _AUTH error whose message names the principal and |hint|; the failure logged
+ * (facility "security") likewise; and, over the next 2.5 s, at most one failed login per
+ * reconnect.backoff.max.ms (1 s), not a reconnect storm.
  */
 static void assert_login_refused(ktx_producer_t *producer, struct capture *cap,
                                  const char *principal, const char *hint)
@@ -181,6 +180,9 @@ static void assert_login_refused(ktx_producer_t *producer, struct capture *cap,
     ck_assert_ptr_nonnull(err);
     ck_assert_msg(ktx_error_code(err) == KTX_ERR_AUTH && ktx_error_is_fatal(err), "%s: %s",
                   ktx_error_name(err), ktx_error_message(err));
+    ck_assert_msg(strstr(ktx_error_message(err), principal) != NULL &&
+                      strstr(ktx_error_message(err), hint) != NULL,
+                  "message: %s", ktx_error_message(err));
     ck_assert_msg(elapsed < integ_ms(10000), "ktx_init_transactions took %lld ms",
                   (long long)elapsed);
     ktx_error_destroy(err);

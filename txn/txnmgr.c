@@ -371,10 +371,12 @@ static bool run_first(void *opaque, struct ktx__sender *sender, int64_t now, int
     if (ktx__sender_fatal(mgr->sender) && ktx__txn_sm_state(&mgr->sm) != KTX__TXN_FATAL_ERROR) {
         /* The sender became fatal on its own: waiting calls must not wait for nothing. */
         int code = ktx__sender_fatal(mgr->sender);
+        const char *reason = ktx__sender_fatal_reason(mgr->sender);
 
         ktx__txn_fatal_error(&mgr->sm, ktx__error_new(code, KTX__ERR_F_FATAL,
-                                                      "the producer has a fatal error: %s",
-                                                      ktx_err_name(code)));
+                                                      "the producer has a fatal error: %s%s%s",
+                                                      ktx_err_name(code),
+                                                      reason[0] != '\0' ? ": " : "", reason));
     }
     if (ktx__sender_fatal(mgr->sender) || mgr->in_flight != KTX__TXNR_NONE)
         return false;
