@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "persist.h"
 #include "proto_produce.h"
@@ -79,8 +80,18 @@ static int collect_replay(void *opaque, const struct ktx__store_batch *b)
     return entry_add(&persist->replay, &persist->replay_cnt, &persist->replay_cap, b, true);
 }
 
+/* Milliseconds of the monotonic clock. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 int ktx__journal_load(struct ktx__persist *persist)
 {
+    persist->opened_ms = mono_ms();
     /* A file with a checkpoint belongs to an application that resumes from it: whatever it
      * sends before its first ktx_checkpoint() of this run waits for that call. */
     atomic_store(&persist->gated, persist->report.position != NULL);
@@ -432,6 +443,7 @@ int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__b
 
     (void)sender;
     pthread_mutex_lock(&persist->lock);
+    persist->turns++;
     err = group_commit(persist, idem, batches, count);
     if (err != 0)
         commit_failed(persist, idem, err);
@@ -521,6 +533,26 @@ int ktx__journal_checkpoint(struct ktx__idem *idem, const void *position, size_t
     pthread_mutex_unlock(&persist->lock);
     ktx__sender_wakeup(idem->sender);
     return 0;
+}
+
+void ktx__journal_log_stats(struct ktx__idem *idem)
+{
+    struct ktx__persist *persist = idem->persist;
+    struct ktx__store_stats st;
+    double secs = (double)(mono_ms() - persist->opened_ms) / 1000.0;
+
+    ktx__store_stats(persist->store, &st);
+    ktx__sender_log(idem->sender, KTX_LOG_INFO, "persist",
+                    "journal statistics: commits=%llu commits_per_s=%.0f turns=%llu "
+                    "wal_checkpoints=%llu fsync_estimate=%llu fsyncs_per_commit=%.2f "
+                    "commit_p50_us=%llu commit_p99_us=%llu commit_max_us=%llu seconds=%.3f",
+                    (unsigned long long)st.commits, secs > 0 ? (double)st.commits / secs : 0.0,
+                    (unsigned long long)persist->turns, (unsigned long long)st.checkpoints,
+                    (unsigned long long)st.fsync_estimate,
+                    st.commits ? (double)st.fsync_estimate / (double)st.commits : 0.0,
+                    (unsigned long long)ktx__store_stats_quantile_us(&st, 0.5),
+                    (unsigned long long)ktx__store_stats_quantile_us(&st, 0.99),
+                    (unsigned long long)st.commit_max_us, secs);
 }
 
 bool ktx__journal_has_held(const struct ktx__persist *persist)

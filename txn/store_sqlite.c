@@ -7,6 +7,7 @@
  * short function per record type.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,6 +148,15 @@ struct ktx__store {
     sqlite3_stmt *stmts[ST_COUNT];
     char errmsg[512];
     char failmsg[512];
+    /* The WAL checkpointer: a thread with its own connection, so that the checkpoints (and
+     * their fsyncs) run beside the commits instead of inside them. */
+    pthread_t ckpt_thread;
+    bool ckpt_started;
+    sqlite3 *ckpt_db;
+    pthread_mutex_t ckpt_lock;    /* guards the fields below */
+    pthread_cond_t ckpt_cond;
+    bool ckpt_wanted, ckpt_stop;
+    uint64_t ckpt_done;           /* checkpoints the thread ran */
 };
 
 /* ---- Small helpers. ---- */
@@ -394,16 +404,101 @@ static int write_end(struct ktx__store *store, bool own, int rc)
     return commit_db(store);
 }
 
+/* Runs a passive WAL checkpoint on |db|; returns true when it ran. */
+static bool checkpoint_wal(sqlite3 *db)
+{
+    return sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK;
+}
+
+/* The checkpointer thread: one passive checkpoint per request, until asked to stop. */
+static void *checkpointer(void *opaque)
+{
+    struct ktx__store *store = opaque;
+
+    pthread_mutex_lock(&store->ckpt_lock);
+    for (;;) {
+        while (!store->ckpt_wanted && !store->ckpt_stop)
+            pthread_cond_wait(&store->ckpt_cond, &store->ckpt_lock);
+        if (store->ckpt_stop)
+            break;
+        store->ckpt_wanted = false;
+        pthread_mutex_unlock(&store->ckpt_lock);
+        bool ran = checkpoint_wal(store->ckpt_db);
+        pthread_mutex_lock(&store->ckpt_lock);
+        store->ckpt_done += ran;
+    }
+    pthread_mutex_unlock(&store->ckpt_lock);
+    return NULL;
+}
+
 /*
- * Counts WAL checkpoints: SQLite calls this after each commit with the WAL's size in pages.
- * Registering it replaces SQLite's automatic checkpoint, so it checkpoints the same way.
+ * Starts the checkpointer on a second connection with the same sync mode (a checkpoint
+ * syncs the WAL and the database file as the mode says). Without it (a failure here) the
+ * commits checkpoint themselves as before.
+ */
+static void start_checkpointer(struct ktx__store *store)
+{
+    if (sqlite3_open_v2(store->path, &store->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK ||
+        sqlite3_exec(store->ckpt_db,
+                     store->sync == KTX__STATE_SYNC_FULL ? "PRAGMA synchronous=FULL"
+                                                         : "PRAGMA synchronous=NORMAL",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        sqlite3_close(store->ckpt_db);
+        store->ckpt_db = NULL;
+        return;
+    }
+    sqlite3_busy_timeout(store->ckpt_db, KTX__STORE_BUSY_TIMEOUT_MS);
+    sqlite3_wal_autocheckpoint(store->ckpt_db, 0);
+    pthread_mutex_init(&store->ckpt_lock, NULL);
+    pthread_cond_init(&store->ckpt_cond, NULL);
+    if (pthread_create(&store->ckpt_thread, NULL, checkpointer, store) != 0) {
+        pthread_mutex_destroy(&store->ckpt_lock);
+        pthread_cond_destroy(&store->ckpt_cond);
+        sqlite3_close(store->ckpt_db);
+        store->ckpt_db = NULL;
+        return;
+    }
+    store->ckpt_started = true;
+}
+
+/* Stops the checkpointer and closes its connection. */
+static void stop_checkpointer(struct ktx__store *store)
+{
+    if (!store->ckpt_started)
+        return;
+    pthread_mutex_lock(&store->ckpt_lock);
+    store->ckpt_stop = true;
+    pthread_cond_signal(&store->ckpt_cond);
+    pthread_mutex_unlock(&store->ckpt_lock);
+    pthread_join(store->ckpt_thread, NULL);
+    pthread_mutex_destroy(&store->ckpt_lock);
+    pthread_cond_destroy(&store->ckpt_cond);
+    sqlite3_close(store->ckpt_db);
+    store->ckpt_db = NULL;
+    store->ckpt_started = false;
+}
+
+/*
+ * SQLite calls this after each commit with the WAL's size in pages. Registering it
+ * replaces SQLite's automatic checkpoint: past WAL_CHECKPOINT_PAGES the checkpointer
+ * thread runs one (passive, as SQLite's own), so that it can be counted and the commit
+ * does not wait for it; without the thread the commit runs it.
  */
 static int wal_hook(void *opaque, sqlite3 *db, const char *name, int pages)
 {
     struct ktx__store *store = opaque;
     if (pages < WAL_CHECKPOINT_PAGES)
         return SQLITE_OK;
-    if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) == SQLITE_OK) {
+    if (store->ckpt_started) {
+        pthread_mutex_lock(&store->ckpt_lock);
+        store->ckpt_wanted = true;
+        pthread_cond_signal(&store->ckpt_cond);
+        pthread_mutex_unlock(&store->ckpt_lock);
+        return SQLITE_OK;
+    }
+    (void)name;
+    if (checkpoint_wal(db)) {
         store->stats.checkpoints++;
         store->stats.fsync_estimate += 2; /* the WAL, then the database file */
     }
@@ -589,6 +684,7 @@ static int prepare_file(struct ktx__store *store)
     if (rc != 0)
         return rc;
     sqlite3_wal_hook(store->db, wal_hook, store);
+    start_checkpointer(store);
     bool own;
     if ((rc = write_begin(store, &own)) != 0)
         return rc;
@@ -638,6 +734,7 @@ void ktx__store_close(struct ktx__store *store)
 {
     if (store == NULL)
         return;
+    stop_checkpointer(store);
     if (store->db != NULL) {
         rollback_db(store);
         for (int i = 0; i < ST_COUNT; i++)
@@ -1139,6 +1236,12 @@ int ktx__store_checkpoint_get(struct ktx__store *store, uint8_t **data, size_t *
 void ktx__store_stats(const struct ktx__store *store, struct ktx__store_stats *out)
 {
     *out = store->stats;
+    if (store->ckpt_started) {
+        pthread_mutex_lock((pthread_mutex_t *)&store->ckpt_lock);
+        out->checkpoints += store->ckpt_done;
+        out->fsync_estimate += 2 * store->ckpt_done; /* the WAL, then the database file */
+        pthread_mutex_unlock((pthread_mutex_t *)&store->ckpt_lock);
+    }
 }
 
 uint64_t ktx__store_stats_quantile_us(const struct ktx__store_stats *stats, double q)
