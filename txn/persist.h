@@ -91,9 +91,29 @@ struct ktx__persist {
     bool transactional;             /* the producer has a transactional.id */
     enum ktx__store_txn_state txn_state; /* the transaction state last written */
     uint8_t *pending_position;      /* a transactional producer's checkpoint, written with
-                                       the COMMITTED state; owned */
+                                       the COMMITTING state; owned */
     size_t pending_len;
     bool pending_set;
+    /* Transactional producers (docs/guarantees.md section 3): at most one store commit per
+     * transaction. The file holds the last written state with two positions (a frame, see
+     * persist.c): the last known committed one and the one the transaction in COMMITTING
+     * moves to. */
+    enum ktx__store_txn_state logical; /* where the state machine is (written or not) */
+    uint8_t *committed_pos;         /* the last known committed position; owned */
+    size_t committed_len;
+    bool committed_set;
+    int64_t committing_id;          /* the identity written with the last COMMITTING, */
+    int16_t committing_epoch;       /* -1/-1 when the file does not say COMMITTING */
+    uint8_t *resolve_pos;           /* a COMMITTING file's pending position; owned */
+    size_t resolve_len;
+    bool resolve_set;
+    bool resolving;                 /* COMMITTING at open: DescribeTransactions first */
+    int resolve_attempts;
+    bool kip360;                    /* the first InitProducerId carries the persisted id */
+    uint64_t inits_answered;        /* InitProducerId answers (their identity is saved) */
+    uint64_t inits_saved;
+    bool end_written;               /* this transaction's COMMITTING is in the file */
+    bool frame_error;               /* the checkpoint row is not a valid frame */
     /* The durable journal (state.journal=true, txn/journal.c). */
     bool journal;
     struct ktx__journal_entry *live; /* this run's journaled batches; owned */
@@ -218,6 +238,76 @@ void ktx__persist_close(struct ktx__idem *idem);
  * Returns 0 or KTX_ERR_NO_MEMORY.
  */
 int ktx__persist_set_pending(struct ktx__persist *persist, const void *position, size_t len);
+
+/* ---- Transactional producers (persist.c), called by txn_requests.c ---- */
+
+struct ktx__describe_transactions_state;
+struct ktx__txnmgr;
+
+/* The two positions of a transactional identity's checkpoint row (borrowed pointers). */
+struct ktx__persist_frame {
+    const uint8_t *committed;       /* the last known committed position */
+    size_t committed_len;
+    bool committed_set;
+    const uint8_t *pending;         /* COMMITTING: the position the transaction moves to */
+    size_t pending_len;
+    bool pending_set;
+};
+
+/* Decodes the checkpoint row |p| (|len| bytes; NULL: none) into |*f| (pointing into |p|).
+ * A row without the frame's magic is an older file's plain committed position. Returns 0
+ * or KTX_ERR_BAD_MSG for a damaged frame. Bounds-checked (tests/fuzz/fuzz_persist_frame.c). */
+int ktx__persist_frame_decode(const uint8_t *p, size_t len, struct ktx__persist_frame *f);
+
+/* Encodes |f| into a malloc'ed row; stores its length in |*len|. NULL when out of memory. */
+uint8_t *ktx__persist_frame_encode(const struct ktx__persist_frame *f, size_t *len);
+
+/*
+ * EndTxn(|commit|) is about to be sent (also a retry): writes COMMITTING with the identity
+ * and the transaction's position (once per transaction), or, for an abort, ABORTED when the
+ * file says COMMITTING. Returns 0, or KTX_ERR_STORE (the producer is made fatal and EndTxn
+ * must not be sent).
+ */
+int ktx__persist_txn_end_sending(struct ktx__idem *idem, bool commit);
+
+/*
+ * EndTxn(|commit|) succeeded (before the state machine completes the transaction): the
+ * committed position moves forward, or the aborted transaction's checkpoint is dropped.
+ * Transactions v1 (the epoch did not change) write COMMITTED.
+ */
+void ktx__persist_txn_ended(struct ktx__idem *idem, bool commit);
+
+/* Sends DescribeTransactions for the manager's transactional id (txn_requests.c). Returns 0
+ * or the ktx__net_send() error. */
+int ktx__txnreq_describe_transactions(struct ktx__txnmgr *mgr, int64_t now);
+
+/*
+ * The persisted state's step before the transaction manager's while the previous run's
+ * last transaction is in COMMITTING: once ktx_init_transactions() started and the
+ * coordinator is ready, sends DescribeTransactions (before InitProducerId, which would
+ * complete that transaction). Returns true when it sent the request (the manager must not
+ * run this turn). Thread: sender.
+ */
+bool ktx__persist_txn_resolve_step(struct ktx__idem *idem, int64_t now);
+
+/*
+ * The DescribeTransactions answer for the previous run's transaction: |code| (a transport
+ * or top-level error, or the state's error code) and |st| (NULL when |code| is set).
+ * Decides KTX_TXN_COMMITTED / KTX_TXN_ABORTED / KTX_TXN_UNKNOWN for the restart report
+ * and writes the decision (one store commit); a retriable error returns true (ask again).
+ */
+bool ktx__persist_txn_described(struct ktx__idem *idem, int code,
+                                const struct ktx__describe_transactions_state *st);
+
+/* An InitProducerId answer was adopted (its identity is saved at the next turn). */
+void ktx__persist_txn_init_done(struct ktx__idem *idem);
+
+/*
+ * InitProducerId answered |code| PRODUCER_FENCED or INVALID_PRODUCER_EPOCH. When the request
+ * carried the persisted id and epoch (KIP-360 after a restart), falls back to -1/-1 as a
+ * fresh producer (Kafka's Java client) and returns true: the caller retries. Else false.
+ */
+bool ktx__persist_txn_init_fenced(struct ktx__idem *idem, int code);
 
 /* Closes the store and frees |persist| (NULL is ignored). */
 void ktx__persist_free(struct ktx__persist *persist);
