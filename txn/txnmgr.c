@@ -5,6 +5,7 @@
  *
  * Thread: sender (hooks, step), except attach/free. Locks: the state machine's own.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -53,20 +54,37 @@ void ktx__txnmgr_retry(struct ktx__txnmgr *mgr, enum ktx__txn_request req, int c
                     refind ? " after looking up the coordinator" : "");
 }
 
+/* Where |part| is or would go in mgr->parts, which is sorted by partition address (so that
+ * the lookups of every sender turn stay O(log n) with thousands of partitions). */
+static size_t part_slot(const struct ktx__txnmgr *mgr, const struct ktx__acc_part *part)
+{
+    size_t lo = 0, hi = mgr->parts_len;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+
+        if ((uintptr_t)mgr->parts[mid].part < (uintptr_t)part)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* The partition entry of |part| in the current transaction, or NULL. */
 static struct ktx__txnmgr_part *find_part(struct ktx__txnmgr *mgr, const struct ktx__acc_part *part)
 {
-    for (size_t i = 0; i < mgr->parts_len; i++)
-        if (mgr->parts[i].part == part)
-            return &mgr->parts[i];
-    return NULL;
+    size_t i = part_slot(mgr, part);
+
+    return i < mgr->parts_len && mgr->parts[i].part == part ? &mgr->parts[i] : NULL;
 }
 
-/* Records |part| as a NEW partition of the current transaction. Returns the entry, or NULL
- * when out of memory (the partition is then recorded at a later turn). */
+/* Records |part| (not in the transaction yet) as a NEW partition of the current transaction.
+ * Returns the entry (valid until the next add_part()), or NULL when out of memory (the
+ * partition is then recorded at a later turn). */
 static struct ktx__txnmgr_part *add_part(struct ktx__txnmgr *mgr, const struct ktx__acc_part *part)
 {
-    struct ktx__txnmgr_part *p;
+    size_t i = part_slot(mgr, part);
 
     if (mgr->parts_len == mgr->parts_cap) {
         size_t ncap = mgr->parts_cap ? mgr->parts_cap * 2 : 16;
@@ -77,10 +95,11 @@ static struct ktx__txnmgr_part *add_part(struct ktx__txnmgr *mgr, const struct k
         mgr->parts = n;
         mgr->parts_cap = ncap;
     }
-    p = &mgr->parts[mgr->parts_len++];
-    p->part = part;
-    p->state = KTX__TXNP_NEW;
-    return p;
+    memmove(&mgr->parts[i + 1], &mgr->parts[i], (mgr->parts_len - i) * sizeof(mgr->parts[0]));
+    mgr->parts_len++;
+    mgr->parts[i].part = part;
+    mgr->parts[i].state = KTX__TXNP_NEW;
+    return &mgr->parts[i];
 }
 
 /*

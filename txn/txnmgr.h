@@ -101,7 +101,7 @@ struct ktx__txnmgr {
     int64_t next_try_ms;          /* backoff before the next coordinator request */
     int attempts;                 /* failures of the current request in a row */
 
-    struct ktx__txnmgr_part *parts; /* partitions of the current transaction */
+    struct ktx__txnmgr_part *parts; /* partitions of the current transaction, by address */
     size_t parts_len, parts_cap;
     struct ktx__acc_part_list queued; /* scratch: the partitions with queued batches */
     bool ended_needed;            /* something was added: EndTxn must be sent */
