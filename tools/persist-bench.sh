@@ -6,14 +6,16 @@
 #   journal    state.path, state.journal=true, state.sync=SYNC (one SQLite commit per
 #              sender turn holding every batch drained in that turn)
 # and prints the records/s of each and the ratio journal/plain (target >= 0.7 with
-# state.sync=normal).
+# state.sync=normal), then the journal run's store statistics, which the producer logs at
+# close (ktx-perf -v): SQLite commits and commits/s, sender turns that drained (at most one
+# commit each), WAL checkpoints, the fsync estimate (per commit: with state.sync=full one
+# per commit plus two per WAL checkpoint) and the commit time p50/p99/max.
 #
 #   tools/persist-bench.sh [BUILD_DIR] [RECORDS] [RUNS] [SYNC]
 #
 # BUILD_DIR is a configured build tree holding tests/broker/ktx-broker and tools/ktx-perf
 # (default: the current directory); defaults 500000 records of 100 bytes, 3 runs, normal.
-# Benchmark only: not run by `make check`. ktx-perf does not print the store's commit
-# counters, so commits per second and the p99 commit time are not measured here.
+# Benchmark only: not run by `make check`. The commit times are log2 buckets (upper bounds).
 set -eu
 
 BUILD=${1:-.}
@@ -65,11 +67,14 @@ while [ "$run" -le "$RUNS" ]; do
     rm -f "$WORK"/state*
     plain=$(perf_rps)
     state=$(perf_rps -X state.path="$WORK/state-$run.db" -X state.sync="$SYNC")
-    journal=$(perf_rps -X state.path="$WORK/state-j$run.db" -X state.journal=true \
-        -X state.sync="$SYNC")
+    "$PERF" -b "$BOOTSTRAP" -t bench -n "$RECORDS" -s 100 -p 4 --mode idempotent -q -v \
+        -X state.path="$WORK/state-j$run.db" -X state.journal=true -X state.sync="$SYNC" \
+        >"$WORK/journal.out" 2>"$WORK/journal.log"
+    journal=$(tail -n 1 "$WORK/journal.out" | sed -n 's/.*records_per_s=\([0-9]*\).*/\1/p')
     awk -v run="$run" -v p="$plain" -v s="$state" -v j="$journal" 'BEGIN {
         printf "run %d: plain %d records/s, state %d records/s, journal %d records/s, journal/plain %.2f\n",
             run, p, s, j, (p > 0 ? j / p : 0)
     }'
+    sed -n 's/.*journal statistics: /    journal store: /p' "$WORK/journal.log"
     run=$((run + 1))
 done

@@ -363,6 +363,7 @@ static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
 {
     size_t n = persist->held_cnt + count;
     struct commit_plan plan = {0};
+    bool wake = false;
     int err;
 
     if (persist->store_err)
@@ -385,9 +386,12 @@ static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
     if ((err = ktx__store_txn_commit(persist->store)) != 0)
         goto out;
     ckpts_written(persist, &plan);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; i < count; i++) {
+        if (batches[i] && plan.act[i] == CA_HOLD)
+            wake = true; /* nothing sent: the turn's timeout does not see what is left */
         if (batches[i] && plan.act[i] != CA_SEND)
             batches[i] = NULL;
+    }
     if (plan.keep_cnt > persist->held_cap) {
         struct ktx__batch **h = realloc(persist->held, plan.keep_cnt * sizeof(*h));
 
@@ -403,7 +407,7 @@ static int group_commit(struct ktx__persist *persist, struct ktx__idem *idem,
     persist->held_cnt = plan.keep_cnt;
     for (size_t i = 0; i < plan.release_cnt; i++)
         give_back(idem, plan.release[i]);
-    if (plan.release_cnt > 0)
+    if (plan.release_cnt > 0 || wake)
         ktx__sender_wakeup(idem->sender); /* drainable now: the turn's timeout missed them */
     for (size_t i = 0; i < persist->held_cnt; i++) {
         if (held_stuck(persist, idem, persist->held[i]->part)) {

@@ -133,8 +133,13 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_CKPT_GET] = "SELECT data FROM checkpoint WHERE identity = ?1",
 };
 
-/* WAL pages after which a commit runs a passive checkpoint (SQLite's default). */
+/* WAL pages after which a passive checkpoint runs (SQLite's default), on the checkpointer
+ * thread; each further WAL_CHECKPOINT_PAGES ask for another. */
 #define WAL_CHECKPOINT_PAGES 1000
+/* WAL pages after which the commit runs the checkpoint itself: under a steady stream of
+ * commits the background checkpoints never catch up with the end of the WAL, and only a
+ * checkpoint between two commits lets the next one start the WAL over. */
+#define WAL_INLINE_CHECKPOINT_PAGES (10 * WAL_CHECKPOINT_PAGES)
 
 struct ktx__store {
     sqlite3 *db;
@@ -157,6 +162,7 @@ struct ktx__store {
     pthread_cond_t ckpt_cond;
     bool ckpt_wanted, ckpt_stop;
     uint64_t ckpt_done;           /* checkpoints the thread ran */
+    int ckpt_next_pages;          /* WAL size of the next request (writer only) */
 };
 
 /* ---- Small helpers. ---- */
@@ -481,23 +487,29 @@ static void stop_checkpointer(struct ktx__store *store)
 
 /*
  * SQLite calls this after each commit with the WAL's size in pages. Registering it
- * replaces SQLite's automatic checkpoint: past WAL_CHECKPOINT_PAGES the checkpointer
- * thread runs one (passive, as SQLite's own), so that it can be counted and the commit
- * does not wait for it; without the thread the commit runs it.
+ * replaces SQLite's automatic checkpoint: past WAL_CHECKPOINT_PAGES (and each further
+ * WAL_CHECKPOINT_PAGES) the checkpointer thread runs a passive checkpoint, so that it can
+ * be counted and the commit does not wait for it; past WAL_INLINE_CHECKPOINT_PAGES, or
+ * without the thread, the commit runs it.
  */
 static int wal_hook(void *opaque, sqlite3 *db, const char *name, int pages)
 {
     struct ktx__store *store = opaque;
-    if (pages < WAL_CHECKPOINT_PAGES)
-        return SQLITE_OK;
-    if (store->ckpt_started) {
-        pthread_mutex_lock(&store->ckpt_lock);
-        store->ckpt_wanted = true;
-        pthread_cond_signal(&store->ckpt_cond);
-        pthread_mutex_unlock(&store->ckpt_lock);
+    (void)name;
+    if (pages < WAL_CHECKPOINT_PAGES) {
+        store->ckpt_next_pages = WAL_CHECKPOINT_PAGES; /* the WAL started over */
         return SQLITE_OK;
     }
-    (void)name;
+    if (store->ckpt_started && pages < WAL_INLINE_CHECKPOINT_PAGES) {
+        if (pages >= store->ckpt_next_pages) {
+            store->ckpt_next_pages = pages + WAL_CHECKPOINT_PAGES;
+            pthread_mutex_lock(&store->ckpt_lock);
+            store->ckpt_wanted = true;
+            pthread_cond_signal(&store->ckpt_cond);
+            pthread_mutex_unlock(&store->ckpt_lock);
+        }
+        return SQLITE_OK;
+    }
     if (checkpoint_wal(db)) {
         store->stats.checkpoints++;
         store->stats.fsync_estimate += 2; /* the WAL, then the database file */
