@@ -438,7 +438,7 @@ START_TEST(test_journal_checkpoint_interval_over_the_in_flight_limit_is_fatal_st
     ck_assert_msg(ktx_error_code(err) == KTX_ERR_STATE, "flush: %s: %s", ktx_error_name(err),
                   ktx_error_message(err));
     ktx_error_destroy(err);
-    ktx_close(producer, 5000);
+    ktx_error_destroy(ktx_close(producer, 5000)); /* the fatal error again */
     ktx_producer_destroy(producer);
     ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "f", KTX_VERIFY_READ_COMMITTED,
                                   30000, &t, why, sizeof(why)) == 0, "read: %s", why);
