@@ -452,6 +452,58 @@ START_TEST(test_ptxn_stale_persisted_epoch_falls_back_to_a_new_producer)
 }
 END_TEST
 
+/* ---- the checkpoint row of a transactional identity ---- */
+
+/* Writes |state| and the checkpoint row |row| (|len| bytes) for identity "tx" at |path|. */
+static void write_row(const char *path, enum ktx__store_txn_state state, const void *row,
+                      size_t len)
+{
+    struct ktx__store *store;
+    char errbuf[256];
+
+    ck_assert_int_eq(ktx__store_open(&store, path, "tx", KTX__STATE_SYNC_NORMAL, errbuf,
+                                     sizeof(errbuf)), 0);
+    ck_assert_int_eq(ktx__store_set_txn_state(store, state), 0);
+    ck_assert_int_eq(ktx__store_checkpoint_set(store, row, len), 0);
+    ktx__store_close(store);
+}
+
+START_TEST(test_ptxn_older_plain_position_is_read_and_a_damaged_frame_refused)
+{
+    char dir[64], path[128];
+    ktx_producer_t *producer;
+    ktx_restart_report_t report;
+    ktx_conf_t *conf;
+    ktx_error_t *err;
+
+    /* A file of an earlier version: the row is the plain committed position. */
+    make_dir(dir, sizeof(dir), path, sizeof(path));
+    write_row(path, KTX__STORE_TXN_COMMITTED, "pos=5", 5);
+    ck_assert_ptr_nonnull(producer = new_txn_producer("127.0.0.1:9", path, NULL));
+    ck_assert_ptr_null(ktx_last_transaction(producer, &report));
+    ck_assert_int_eq(report.outcome, KTX_TXN_COMMITTED);
+    ck_assert_uint_eq(report.position_len, 5);
+    ck_assert_int_eq(memcmp(report.position, "pos=5", 5), 0);
+    ktx_producer_destroy(producer);
+
+    /* A frame whose committed length runs past the row: refused at ktx_producer_new(). */
+    write_row(path, KTX__STORE_TXN_COMMITTING, "\0ktx-txn\001\003\0\0\0\377\0\0\0\001x", 19);
+    conf = ktx_conf_new();
+    ck_assert_ptr_null(ktx_conf_set(conf, "bootstrap.servers", "127.0.0.1:9"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "transactional.id", "tx"));
+    ck_assert_ptr_null(ktx_conf_set(conf, "state.path", path));
+    err = ktx_producer_new(&producer, conf);
+    ck_assert_ptr_nonnull(err);
+    ck_assert_int_eq(ktx_error_code(err), KTX_ERR_STORE);
+    ck_assert_msg(strstr(ktx_error_message(err), "position frame") &&
+                      strstr(ktx_error_message(err), path),
+                  "message: %s", ktx_error_message(err));
+    ktx_error_destroy(err);
+    ktx_conf_destroy(conf);
+    rm_dir(dir);
+}
+END_TEST
+
 /* ---- the crash loop ---- */
 
 /* Records per transaction of the crash loop's source. */
@@ -610,6 +662,10 @@ static Suite *persist_txn_suite(void)
     Suite *s = suite_create("persist_txn");
     TCase *tc = tcase_create("broker");
     TCase *loop = tcase_create("crash");
+    TCase *file = tcase_create("file");
+
+    tcase_add_test(file, test_ptxn_older_plain_position_is_read_and_a_damaged_frame_refused);
+    suite_add_tcase(s, file);
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ptxn_one_store_commit_per_transaction_with_v2_two_with_v1);
