@@ -324,6 +324,64 @@ START_TEST(test_txncoord_kip360_current_epoch_bumps_and_retry_gets_same_epoch)
 }
 END_TEST
 
+/* What a restarted producer meets when it presents its persisted id and epoch (KIP-360,
+ * txn/persist.c): killed inside a transaction, the open transaction is fenced and aborted
+ * (CONCURRENT_TRANSACTIONS), and the same request is then PRODUCER_FENCED, since a fence
+ * forgets the last epoch (Kafka's prepareFenceProducerEpoch); -1/-1 bumps again. */
+START_TEST(test_txncoord_kip360_restart_inside_a_transaction_is_fenced_after_the_abort)
+{
+    struct kb_txncoord coord;
+    struct kb_init_pid_result res;
+    int64_t pid;
+
+    kb_txncoord_init(&coord, NULL);
+    ck_assert_int_eq(init_ok(&coord, 0, &pid), 0);
+    ck_assert_int_eq(add_tp(&coord, pid, 0, "t", 0, 10), 0);
+    ck_assert_int_eq(kb_txncoord_init_producer_id(&coord, TXN, 60000, pid, 0, 20, &res),
+                     KTX_ERR_CONCURRENT_TRANSACTIONS);
+    ck_assert(!res.markers.commit);
+    ck_assert_int_eq(res.markers.producer_epoch, 1);
+    kb_txn_markers_free(&res.markers);
+    ck_assert_int_eq(kb_txncoord_markers_written(&coord, TXN, 21), 0);
+    ck_assert_int_eq(state_of(&coord), KB_TXN_COMPLETE_ABORT);
+    ck_assert_int_eq(kb_txncoord_init_producer_id(&coord, TXN, 60000, pid, 0, 30, &res),
+                     KTX_ERR_PRODUCER_FENCED);
+    kb_txn_markers_free(&res.markers);
+    ck_assert_int_eq(kb_txncoord_init_producer_id(&coord, TXN, 60000, -1, -1, 40, &res), 0);
+    ck_assert_int_eq(res.producer_id, pid);
+    ck_assert_int_eq(res.producer_epoch, 2);
+    kb_txncoord_free(&coord);
+}
+END_TEST
+
+/* Transactions v2: EndTxn bumped the epoch and remembers the one it bumped from, so a
+ * restart that presents the epoch its commit was sent with is answered as a retry: the
+ * current epoch, unbumped. */
+START_TEST(test_txncoord_kip360_after_a_v2_commit_answers_the_bumped_epoch)
+{
+    struct kb_txncoord_conf conf = {0};
+    struct kb_txncoord coord;
+    struct kb_init_pid_result res;
+    struct kb_end_txn_result end;
+    int64_t pid;
+
+    conf.v2 = true;
+    kb_txncoord_init(&coord, &conf);
+    ck_assert_int_eq(init_ok(&coord, 0, &pid), 0);
+    ck_assert_int_eq(add_tp(&coord, pid, 0, "t", 0, 10), 0);
+    ck_assert_int_eq(kb_txncoord_end_txn(&coord, TXN, pid, 0, true, 20, &end), 0);
+    ck_assert_int_eq(end.producer_epoch, 1);
+    kb_txn_markers_free(&end.markers);
+    ck_assert_int_eq(kb_txncoord_markers_written(&coord, TXN, 21), 0);
+    ck_assert_int_eq(state_of(&coord), KB_TXN_COMPLETE_COMMIT);
+    ck_assert_int_eq(kb_txncoord_init_producer_id(&coord, TXN, 60000, pid, 0, 30, &res), 0);
+    ck_assert_int_eq(res.producer_id, pid);
+    ck_assert_int_eq(res.producer_epoch, 1);
+    ck_assert_int_eq(state_of(&coord), KB_TXN_EMPTY);
+    kb_txncoord_free(&coord);
+}
+END_TEST
+
 START_TEST(test_txncoord_epoch_exhaustion_rotates_to_new_producer_id)
 {
     struct kb_txncoord coord;
@@ -417,6 +475,8 @@ static Suite *broker_txncoord_suite(void)
     tcase_add_test(tc, test_txncoord_unknown_id_or_other_producer_id_is_invalid_mapping);
     tcase_add_test(tc, test_txncoord_timeout_aborts_with_bumped_epoch_and_late_commit_fails);
     tcase_add_test(tc, test_txncoord_kip360_current_epoch_bumps_and_retry_gets_same_epoch);
+    tcase_add_test(tc, test_txncoord_kip360_restart_inside_a_transaction_is_fenced_after_the_abort);
+    tcase_add_test(tc, test_txncoord_kip360_after_a_v2_commit_answers_the_bumped_epoch);
     tcase_add_test(tc, test_txncoord_epoch_exhaustion_rotates_to_new_producer_id);
     tcase_add_test(tc, test_txncoord_v2_end_txn_returns_bumped_epoch);
     tcase_add_test(tc, test_txncoord_describe_lists_partitions_once_and_timeout);
