@@ -11,6 +11,7 @@
  * temporary directory that teardown removes. Each case starts its own broker.
  */
 #include "check_util.h"
+#include "krb_util.h"
 #include "cluster.h"
 #include "proto_meta.h"
 #include "proto_sasl.h"
@@ -18,31 +19,16 @@
 
 #include <librdkafka/rdkafka.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define USER "alice"
 #define PASSWORD "Pw-4417-secret" /* must never appear in the broker's log */
 #define KCAT_TIMEOUT "10"
-
-/*
- * LeakSanitizer: the GSSAPI case runs kafkatx's Cyrus GSSAPI client in this process, whose
- * plugin leaks one credential per authentication (see tests/valgrind.supp and check_sasl.c).
- */
-const char *__lsan_default_suppressions(void) __attribute__((visibility("default")));
-const char *__lsan_default_suppressions(void)
-{
-    return "leak:libgssapiv2.so\nleak:libgssapi_krb5.so\nleak:libkrb5.so\n";
-}
 
 static char dir[256];     /* certificates, sasldb, logs, kcat input and output */
 static char sasldb[320];
@@ -535,84 +521,6 @@ END_TEST
 
 /* ---- GSSAPI with a MIT Kerberos KDC on loopback ---- */
 
-/* True when krb5kdc, kdb5_util, kadmin.local and Cyrus's GSSAPI plugin are installed. */
-static bool have_kerberos(void)
-{
-    return system("command -v krb5kdc >/dev/null && command -v kdb5_util >/dev/null && "
-                  "command -v kadmin.local >/dev/null && "
-                  "ls /usr/lib/*/sasl2/libgssapiv2.so >/dev/null 2>&1") == 0;
-}
-
-/* A free TCP port on 127.0.0.1 (it could be taken again before the KDC binds it; unlikely). */
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-    struct sockaddr_in sa = {.sin_family = AF_INET};
-    socklen_t len = sizeof(sa);
-
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    port = ntohs(sa.sin_port);
-    close(fd);
-    return port;
-}
-
-/*
- * Creates realm KTX.TEST in |krb| with principals kafka/127.0.0.1 (the broker: clients ask
- * for kafka@<the host they connect to>) and client, their keytabs, and starts krb5kdc on
- * |port|. Sets KRB5_CONFIG, KRB5_KDC_PROFILE, KRB5_KTNAME (the broker child inherits it) and
- * KRB5CCNAME. Returns the KDC's pid.
- */
-static pid_t start_realm(const char *krb, int port)
-{
-    char cmd[4096], path[512];
-    pid_t pid;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/krb5.conf", krb);
-    ck_assert_ptr_nonnull(f = fopen(path, "w"));
-    fprintf(f, "[libdefaults]\n default_realm = KTX.TEST\n dns_lookup_kdc = false\n"
-               " dns_lookup_realm = false\n rdns = false\n dns_canonicalize_hostname = false\n"
-               " udp_preference_limit = 1\n[realms]\n KTX.TEST = {\n  kdc = 127.0.0.1:%d\n }\n", port);
-    fclose(f);
-    setenv("KRB5_CONFIG", path, 1);
-    snprintf(path, sizeof(path), "%s/kdc.conf", krb);
-    ck_assert_ptr_nonnull(f = fopen(path, "w"));
-    fprintf(f, "[kdcdefaults]\n kdc_ports = %d\n kdc_tcp_ports = %d\n[realms]\n KTX.TEST = {\n"
-               "  database_name = %s/principal\n  key_stash_file = %s/stash\n"
-               "  acl_file = %s/kadm5.acl\n }\n", port, port, krb, krb, krb);
-    fclose(f);
-    setenv("KRB5_KDC_PROFILE", path, 1);
-    snprintf(cmd, sizeof(cmd), "set -e; exec >/dev/null 2>&1; kdb5_util create -s -r KTX.TEST -P m-pw;"
-             " kadmin.local -q 'addprinc -randkey kafka/127.0.0.1@KTX.TEST';"
-             " kadmin.local -q 'addprinc -randkey client@KTX.TEST';"
-             " kadmin.local -q 'ktadd -k %s/kafka.keytab kafka/127.0.0.1';"
-             " kadmin.local -q 'ktadd -k %s/client.keytab client'", krb, krb);
-    ck_assert_msg(system(cmd) == 0, "creating the Kerberos realm failed");
-    snprintf(path, sizeof(path), "%s/kafka.keytab", krb);
-    setenv("KRB5_KTNAME", path, 1);
-    snprintf(path, sizeof(path), "FILE:%s/ccache", krb);
-    setenv("KRB5CCNAME", path, 1);
-    ck_assert_int_ge(pid = fork(), 0);
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (freopen("/dev/null", "w", stdout) && freopen("/dev/null", "w", stderr))
-            execlp("krb5kdc", "krb5kdc", "-n", (char *)NULL);
-        _exit(127);
-    }
-    for (int i = 0; i < 100; i++) { /* until it listens */
-        int fd = ktx_test_connect("127.0.0.1", port, 100);
-        if (fd >= 0) {
-            close(fd);
-            return pid;
-        }
-        usleep(50 * 1000);
-    }
-    ck_abort_msg("krb5kdc did not start");
-    return -1;
-}
-
 /* Sends SaslAuthenticate v2 with |len| bytes of |token|; returns the answer's error code and
  * copies its auth_bytes to |out| (|*out_len|, at most |cap| bytes). */
 static int16_t sasl_authenticate(int fd, const uint8_t *token, size_t len, uint8_t *out,
@@ -651,27 +559,32 @@ START_TEST(test_sasl_gssapi_authenticates_kafkatx_client_with_loopback_kdc)
     struct ktx__sasl *sasl = NULL;
     struct ktx_test_cluster *c;
     struct ktx__writer w;
-    char krb[320], keytab[400], mechs[256], err[512] = "", opts[512];
+    char krb[320], keytab[400], path[400], mechs[256], err[512] = "", opts[512];
     uint8_t answer[4096], *frame = NULL;
     const uint8_t *token = NULL;
     size_t answer_len = 0, token_len = 0, flen = 0;
     int rc = KTX__SASL_CONTINUE, fd, steps = 0;
-    pid_t kdc;
+    /* kafka/127.0.0.1: clients ask for kafka@<the host they connect to>. */
+    const char *const principals[] = {"kafka/127.0.0.1", "client", NULL};
+    const char *missing = ktx_test_kerberos_missing();
+    struct ktx_test_kdc kdc = {.pid = -1};
 
-    if (!have_kerberos()) {
-        fprintf(stderr, "SKIP GSSAPI: install krb5-kdc krb5-admin-server libsasl2-modules-gssapi-mit\n");
-        return;
-    }
+    ck_assert_msg(missing == NULL, "%s", missing); /* tools/deps.sh installs them */
     snprintf(krb, sizeof(krb), "%s/krb-%d", dir, (int)getpid());
-    ck_assert_int_eq(mkdir(krb, 0700), 0);
-    kdc = start_realm(krb, free_port());
+    ck_assert_int_eq(ktx_test_kdc_start(&kdc, krb, principals), 0);
+    snprintf(path, sizeof(path), "%s/kafka.keytab", krb);
+    ck_assert_int_eq(ktx_test_kdc_keytab(&kdc, "kafka/127.0.0.1", path), 0);
+    setenv("KRB5_KTNAME", path, 1); /* the broker child's acceptor keytab */
+    snprintf(path, sizeof(path), "FILE:%s/ccache", krb);
+    setenv("KRB5CCNAME", path, 1); /* never the user's own ticket cache */
+    snprintf(keytab, sizeof(keytab), "%s/client.keytab", krb);
+    ck_assert_int_eq(ktx_test_kdc_keytab(&kdc, "client", keytab), 0);
     snprintf(opts, sizeof(opts), "--sasl-mechanisms GSSAPI,PLAIN --sasldb %s", sasldb);
     c = start_broker("SASL_PLAINTEXT", opts);
     ck_assert_int_ge(fd = ktx_test_cluster_connect(c, 1, 2000), 0);
     ck_assert_int_eq(sasl_handshake(fd, "GSSAPI", mechs, sizeof(mechs)), 0);
     ck_assert_str_eq(mechs, "GSSAPI,PLAIN");
     memset(&cv, 0, sizeof(cv));
-    snprintf(keytab, sizeof(keytab), "%s/client.keytab", krb);
     cv.security_protocol = KTX__SECURITY_SASL_PLAINTEXT;
     cv.sasl_kerberos_keytab = keytab;
     cv.sasl_kerberos_principal = "client@KTX.TEST";
@@ -692,8 +605,7 @@ START_TEST(test_sasl_gssapi_authenticates_kafkatx_client_with_loopback_kdc)
     ktx__sasl_free(sasl);
     close(fd);
     ktx_test_cluster_stop(c);
-    kill(kdc, SIGKILL);
-    waitpid(kdc, NULL, 0);
+    ktx_test_kdc_stop(&kdc);
 }
 END_TEST
 
