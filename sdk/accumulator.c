@@ -14,6 +14,7 @@
 
 /* Record metadata entries allocated with a new batch; the array then doubles. */
 #define META_INITIAL 16
+#define SPARE_BUFFERS_MAX 64 /* batch buffers kept for reuse (within buffer.memory) */
 /* Initial number of hash buckets of the partition table (a power of two). */
 #define BUCKETS_INITIAL 64
 
@@ -104,10 +105,14 @@ static struct timespec deadline_in(int64_t ms)
     return ts;
 }
 
-/* Charges |size| bytes when they fit. Pool lock held. */
+/* Charges |size| bytes when they fit, freeing spare buffers to make room. Pool lock held. */
 static bool pool_take_locked(struct acc_pool *pool, size_t size)
 {
-    if (size > pool->total - pool->used)
+    while (size > pool->total - pool->used - pool->spare_bytes && pool->spare_len > 0) {
+        free(pool->spare[--pool->spare_len]);
+        pool->spare_bytes -= pool->spare_size;
+    }
+    if (size > pool->total - pool->used - pool->spare_bytes)
         return false;
     pool->used += size;
     return true;
@@ -163,6 +168,41 @@ static void pool_give(struct acc_pool *pool, size_t size)
     if (pool->waiters)
         pthread_cond_broadcast(&pool->cond);
     pthread_mutex_unlock(&pool->lock);
+}
+
+/* Returns the |size| bytes charged for the buffer |buf| (|cap| bytes, may be NULL) of a
+ * completed batch: a buffer of batch.size is kept as a spare when there is room, else
+ * freed. Wakes the appends waiting for memory. */
+static void pool_give_buffer(struct acc_pool *pool, size_t size, uint8_t *buf, size_t cap)
+{
+    pthread_mutex_lock(&pool->lock);
+    pool->used -= size;
+    if (buf && cap == pool->spare_size && pool->spare_len < pool->spare_cap) {
+        pool->spare[pool->spare_len++] = buf;
+        pool->spare_bytes += cap;
+        buf = NULL;
+    }
+    if (pool->waiters)
+        pthread_cond_broadcast(&pool->cond);
+    pthread_mutex_unlock(&pool->lock);
+    free(buf);
+}
+
+/* Pops a spare buffer of |cap| bytes for a new batch whose charge covers it; NULL when
+ * there is none. */
+static uint8_t *pool_spare(struct acc_pool *pool, size_t cap)
+{
+    uint8_t *buf = NULL;
+
+    if (cap != pool->spare_size)
+        return NULL;
+    pthread_mutex_lock(&pool->lock);
+    if (pool->spare_len > 0) {
+        buf = pool->spare[--pool->spare_len];
+        pool->spare_bytes -= cap;
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return buf;
 }
 
 bool ktx__acc_pool_exhausted(struct ktx__accumulator *acc)
@@ -233,6 +273,11 @@ int ktx__accumulator_new(struct ktx__accumulator **out, const struct ktx__acc_co
     acc->batch_max = KTX__MAX((size_t)ac->batch_size, (size_t)KTX__BATCH_HEADER_SIZE + 1);
     pthread_rwlock_init(&acc->table_lock, NULL);
     pool_init(&acc->pool, (size_t)KTX__MIN(ac->buffer_memory, (int64_t)(SIZE_MAX / 2)));
+    acc->pool.spare_size = acc->batch_max;
+    acc->pool.spare_cap = KTX__MIN((size_t)SPARE_BUFFERS_MAX, acc->pool.total / acc->batch_max);
+    if (acc->pool.spare_cap > 0 &&
+        !(acc->pool.spare = malloc(acc->pool.spare_cap * sizeof(*acc->pool.spare))))
+        acc->pool.spare_cap = 0; /* works without spares */
     pthread_mutex_init(&acc->dr_lock, NULL);
     pthread_cond_init(&acc->dr_cond, NULL);
     pthread_condattr_t attr;
@@ -296,6 +341,9 @@ void ktx__accumulator_destroy(struct ktx__accumulator *acc)
     free(acc->parts);
     free(acc->buckets);
     pthread_rwlock_destroy(&acc->table_lock);
+    while (acc->pool.spare_len > 0)
+        free(acc->pool.spare[--acc->pool.spare_len]);
+    free(acc->pool.spare);
     pthread_mutex_destroy(&acc->pool.lock);
     pthread_cond_destroy(&acc->pool.cond);
     pthread_mutex_destroy(&acc->dr_lock);
@@ -522,6 +570,9 @@ static struct ktx__batch *batch_new(struct ktx__accumulator *acc, struct ktx__ac
     }
     if (single > acc->batch_max)
         ktx__batch_writer_set_record_limit(&batch->bw, single);
+    uint8_t *spare = pool_spare(&acc->pool, ceiling);
+    if (spare)
+        ktx__batch_writer_adopt(&batch->bw, spare, ceiling);
     batch->records_cap = META_INITIAL;
     batch->part = part;
     batch->topic = part->topic;
@@ -698,8 +749,9 @@ void ktx__accumulator_complete(struct ktx__accumulator *acc, struct ktx__batch *
     batch->log_append_time = err ? -1 : log_append_time;
     /* The records are no longer needed: give their memory back before the reports are
      * served, so that a slow ktx_poll() holds only the small metadata. */
-    ktx__batch_writer_free(&batch->bw);
-    pool_give(&acc->pool, batch->charged_buf);
+    size_t cap;
+    uint8_t *buf = ktx__batch_writer_release(&batch->bw, &cap);
+    pool_give_buffer(&acc->pool, batch->charged_buf, buf, cap);
     batch->charged_buf = 0;
     pthread_mutex_lock(&acc->dr_lock);
     batch->next = NULL;
@@ -730,7 +782,8 @@ static struct ktx__batch *dr_shift(struct ktx__accumulator *acc)
 
 struct ktx__batch *ktx__dr_queue_pop(struct ktx__accumulator *acc, int64_t timeout_ms)
 {
-    struct timespec deadline = deadline_in(timeout_ms > 0 ? timeout_ms : 0);
+    /* No clock read for the common timeout 0 (ktx_poll(0), and every pop after the first). */
+    struct timespec deadline = timeout_ms > 0 ? deadline_in(timeout_ms) : (struct timespec){0};
     struct ktx__batch *batch = NULL;
     pthread_mutex_lock(&acc->dr_lock);
     while (!acc->dr_head && timeout_ms != 0) {
@@ -749,10 +802,9 @@ struct ktx__batch *ktx__dr_queue_pop(struct ktx__accumulator *acc, int64_t timeo
 
 size_t ktx__dr_queue_len(struct ktx__accumulator *acc)
 {
-    pthread_mutex_lock(&acc->dr_lock);
-    size_t n = acc->dr_len;
-    pthread_mutex_unlock(&acc->dr_lock);
-    return n;
+    /* No lock: ktx_poll(0) asks after every send, and a batch completed a moment later is
+     * served by the next poll anyway. */
+    return atomic_load(&acc->dr_len);
 }
 
 void ktx__batch_report(const struct ktx__batch *batch, int32_t index,

@@ -357,7 +357,8 @@ const uint8_t *ktx__batch_bytes(const struct ktx__batch *batch, size_t *len);
  */
 struct ktx__batch *ktx__dr_queue_pop(struct ktx__accumulator *acc, int64_t timeout_ms);
 
-/* Returns the number of completed batches waiting in the report queue. Thread: any. */
+/* Returns the number of completed batches waiting in the report queue. Thread: any.
+ * Locks: none (an atomic read). */
 size_t ktx__dr_queue_len(struct ktx__accumulator *acc);
 
 /* Fills |*dr| with the report of record |index| (0-based, below batch->record_count) of

@@ -31,6 +31,12 @@ struct acc_pool {
     size_t used;
     size_t batches;       /* created and not yet deallocated */
     int waiters;          /* appends waiting for memory */
+    /* Buffers of completed batches kept for new ones (Kafka's BufferPool free list), so
+     * that the steady state neither mallocs nor faults in fresh pages per batch. They are
+     * |spare_size| (batch.size) bytes each and count against |total|: used + spare_bytes
+     * never exceeds it, and a charge that does not fit frees spares first. */
+    uint8_t **spare;
+    size_t spare_len, spare_cap, spare_size, spare_bytes;
 };
 
 struct ktx__accumulator {
@@ -48,7 +54,7 @@ struct ktx__accumulator {
     pthread_cond_t dr_cond;
     struct ktx__batch *dr_head;
     struct ktx__batch *dr_tail;
-    size_t dr_len;
+    atomic_size_t dr_len;            /* written under dr_lock, read without it */
     atomic_int flushes;              /* flush_begin() minus flush_end() */
     atomic_bool closed;
     _Atomic uint64_t seals;          /* ktx__accumulator_seal() calls */

@@ -86,6 +86,22 @@ void ktx__batch_writer_free(struct ktx__batch_writer *bw)
     bw->sealed = false;
 }
 
+void ktx__batch_writer_adopt(struct ktx__batch_writer *bw, uint8_t *buf, size_t cap)
+{
+    bw->w.p = buf;
+    bw->w.cap = cap;
+}
+
+uint8_t *ktx__batch_writer_release(struct ktx__batch_writer *bw, size_t *cap)
+{
+    uint8_t *buf = bw->w.p;
+
+    *cap = buf ? bw->w.cap : 0;
+    bw->w.p = NULL;
+    ktx__batch_writer_free(bw);
+    return buf;
+}
+
 void ktx__batch_writer_reset(struct ktx__batch_writer *bw)
 {
     ktx__w_reset(&bw->w);

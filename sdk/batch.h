@@ -96,6 +96,15 @@ void ktx__batch_writer_set_record_limit(struct ktx__batch_writer *bw, size_t rec
 /* Releases |bw|'s buffer. Safe on a zeroed or already freed writer. */
 void ktx__batch_writer_free(struct ktx__batch_writer *bw);
 
+/* Gives the empty |bw| (nothing written yet, no buffer) the buffer |buf| of |cap| bytes
+ * (malloc'ed; |bw| owns it from now on) instead of allocating one on first use. */
+void ktx__batch_writer_adopt(struct ktx__batch_writer *bw, uint8_t *buf, size_t cap);
+
+/* Detaches |bw|'s buffer (NULL when it has none) and stores its size in |*cap|: the caller
+ * owns it and frees it (or hands it to ktx__batch_writer_adopt()). |bw| is left as after
+ * ktx__batch_writer_free(). */
+uint8_t *ktx__batch_writer_release(struct ktx__batch_writer *bw, size_t *cap);
+
 /* Empties |bw| for a new batch, keeping its buffer and limits. */
 void ktx__batch_writer_reset(struct ktx__batch_writer *bw);
 

@@ -7,6 +7,7 @@
  * so that running out of memory leaves the previous content intact.
  */
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -46,6 +47,23 @@ struct ktx__metadata {
     uint64_t rng;
     struct ktx__metadata_stats stats;
 };
+
+/*
+ * The partition count a thread read last, so that ktx_send() reads it per record without
+ * the mutex, the name's length and the binary search. Valid while |generation| equals
+ * count_generation, which every applied response (the only place counts change) and every
+ * destroy bump: a cache at a freed one's address, or a freed name, is never seen. The name
+ * is the cached topic's own copy, which lives until the cache is destroyed.
+ */
+struct last_count {
+    const struct ktx__metadata *md;
+    const char *name;
+    int32_t count;
+    uint_fast64_t generation;
+};
+
+static atomic_uint_fast64_t count_generation;
+static _Thread_local struct last_count thread_last_count;
 
 /* ---- helpers (the lock is held) ---- */
 
@@ -135,6 +153,7 @@ void ktx__metadata_destroy(struct ktx__metadata *md)
 {
     if (md == NULL)
         return;
+    atomic_fetch_add(&count_generation, 1);
     for (size_t i = 0; i < md->topic_count; i++) {
         free(md->topics[i].name);
         free(md->topics[i].partitions);
@@ -383,6 +402,8 @@ static int apply_topics(struct ktx__metadata *md, const struct ktx__metadata_res
         t->partition_count = t->error_code == 0 ? resp->topics[i].partitions_count : -1;
         fresh[i] = NULL;
     }
+    if (rc == 0)
+        atomic_fetch_add(&count_generation, 1); /* partition counts may have changed */
     for (int32_t i = 0; fresh != NULL && i < n; i++)
         free(fresh[i]);
     free(fresh);
@@ -608,13 +629,19 @@ int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_
 
 int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic)
 {
+    struct last_count *last = &thread_last_count;
+    uint_fast64_t generation = atomic_load(&count_generation);
     int32_t count = -1;
     struct mtopic *t;
 
+    if (last->md == md && last->generation == generation && strcmp(last->name, topic) == 0)
+        return last->count;
     pthread_mutex_lock(&md->lock);
     t = topic_find(md, topic, strlen(topic));
     if (t != NULL)
         count = t->partition_count;
+    if (count >= 0)
+        *last = (struct last_count){md, t->name, count, generation};
     pthread_mutex_unlock(&md->lock);
     return count;
 }

@@ -130,7 +130,9 @@ int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_
 
 /* Returns the number of partitions of |topic|, or -1 while it is not known. |topic| is
  * borrowed. Thread: any (application threads call it for the partitioner, per record).
- * Locks: takes the cache mutex for a binary search over the topics; never blocks on I/O. */
+ * Locks: none when the calling thread asked for the same topic of the same cache last and
+ * no response was applied since (a thread-local entry); otherwise the cache mutex for a
+ * binary search over the topics. Never blocks on I/O. */
 int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic);
 
 /*

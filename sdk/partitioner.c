@@ -5,6 +5,7 @@
 #include "partitioner.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +65,29 @@ int32_t ktx__murmur2_partition(const void *key, size_t len, int32_t partition_co
 /* One topic's sticky partition. */
 struct sticky_topic {
     char *topic; /* owned; NULL marks a free slot */
-    int32_t partition;
+    _Atomic int32_t partition; /* written under the lock, read without it (fast path) */
 };
+
+/* A table replaced by a bigger one, kept until destroy: a thread may still read its last
+ * entry there (a stale sticky partition is harmless; freed memory would not be). */
+struct retired_table {
+    struct retired_table *next;
+    struct sticky_topic *topics;
+};
+
+/*
+ * The sticky entry a thread used last, so that keyless records skip the lock and the hash.
+ * Valid while |generation| equals table_generation, which every table growth and every
+ * destroy bump; its value is re-checked against the partition count.
+ */
+struct last_sticky {
+    const struct ktx__partitioner *part;
+    struct sticky_topic *st;
+    uint_fast64_t generation;
+};
+
+static atomic_uint_fast64_t table_generation;
+static _Thread_local struct last_sticky thread_last_sticky;
 
 struct ktx__partitioner {
     bool ignore_keys;
@@ -75,6 +97,7 @@ struct ktx__partitioner {
     size_t slots;           /* a power of two */
     size_t used;
     struct sticky_topic *last; /* the entry found last (NULL after the table grew) */
+    struct retired_table *retired;
 };
 
 int ktx__partitioner_new(struct ktx__partitioner **out, bool ignore_keys, uint64_t seed)
@@ -106,9 +129,16 @@ void ktx__partitioner_destroy(struct ktx__partitioner *part)
 {
     if (!part)
         return;
+    atomic_fetch_add(&table_generation, 1);
     for (size_t i = 0; i < part->slots; i++)
         free(part->topics[i].topic);
     free(part->topics);
+    while (part->retired) {
+        struct retired_table *r = part->retired;
+        part->retired = r->next;
+        free(r->topics);
+        free(r);
+    }
     pthread_mutex_destroy(&part->lock);
     free(part);
 }
@@ -153,13 +183,22 @@ static int grow_topics(struct ktx__partitioner *part)
 {
     size_t slots = part->slots * 2;
     struct sticky_topic *topics = calloc(slots, sizeof(*topics));
-    if (!topics)
+    struct retired_table *old = malloc(sizeof(*old));
+    if (!topics || !old) {
+        free(topics);
+        free(old);
         return KTX_ERR_NO_MEMORY;
-    for (size_t i = 0; i < part->slots; i++) {
-        if (part->topics[i].topic)
-            *find_slot(topics, slots, part->topics[i].topic) = part->topics[i];
     }
-    free(part->topics);
+    for (size_t i = 0; i < part->slots; i++) {
+        if (part->topics[i].topic) {
+            struct sticky_topic *st = find_slot(topics, slots, part->topics[i].topic);
+            st->topic = part->topics[i].topic;
+            st->partition = part->topics[i].partition;
+        }
+    }
+    *old = (struct retired_table){part->retired, part->topics};
+    part->retired = old;
+    atomic_fetch_add(&table_generation, 1);
     part->topics = topics;
     part->slots = slots;
     part->last = NULL;
@@ -235,14 +274,24 @@ int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *to
         return KTX_ERR_INVALID_ARG;
     if (!ktx__partitioner_is_sticky(part, key))
         return ktx__murmur2_partition(key, key_len, partition_count);
+    struct last_sticky *last = &thread_last_sticky;
+    uint_fast64_t generation = atomic_load(&table_generation);
+    int32_t p = KTX_ERR_NO_MEMORY;
+    if (last->part == part && last->generation == generation &&
+        strcmp(last->st->topic, topic) == 0) {
+        p = atomic_load(&last->st->partition);
+        if (p >= 0 && p < partition_count)
+            return p;
+    }
     pthread_mutex_lock(&part->lock);
     struct sticky_topic *st = get_topic(part, topic);
-    int32_t p = KTX_ERR_NO_MEMORY;
+    p = KTX_ERR_NO_MEMORY;
     if (st) {
         if (st->partition < 0 || st->partition >= partition_count)
             st->partition = pick_partition(part, partition_count, available, available_count,
                                            -1);
         p = st->partition;
+        *last = (struct last_sticky){part, st, generation};
     }
     pthread_mutex_unlock(&part->lock);
     return p;

@@ -71,7 +71,9 @@ bool ktx__partitioner_is_sticky(const struct ktx__partitioner *part, const void 
  * ktx__murmur2_partition(); any other record gets the topic's sticky partition, chosen at
  * random among the available ones the first time the topic is seen (or when the current
  * one is no longer below |partition_count|).
- * Thread: any (the sticky state is guarded by the partitioner's lock). Locks: takes and
+ * Thread: any (the sticky state is guarded by the partitioner's lock). Locks: none when
+ * the calling thread's last topic is asked for again and its sticky partition is still
+ * below |partition_count| (a thread-local entry, read atomically); otherwise takes and
  * releases the partitioner's lock.
  * Returns the partition (>= 0), KTX_ERR_INVALID_ARG when |partition_count| is not positive
  * or |topic| is NULL, or KTX_ERR_NO_MEMORY (a new topic's state could not be allocated).

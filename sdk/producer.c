@@ -349,12 +349,14 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
     if (err != 0)
         return append_error(producer, err, msg);
     atomic_fetch_add(&producer->enqueued, 1);
-    /* Wake the sender only when a batch filled, or when a new batch needs its linger timer
-     * sooner than the sender would wake anyway; never per record. */
-    if (res.batch_full)
-        ktx__sender_wakeup(producer->sender);
-    else if (res.new_batch)
+    /* Wake the sender only when a batch filled and no Produce answer (which wakes it anyway)
+     * is pending, or when a new batch needs its linger timer sooner than the sender would
+     * wake anyway; never per record. A full batch thus waits at most for the next answer,
+     * and never past its linger.ms deadline, armed when it was created. */
+    if (res.new_batch)
         ktx__sender_wakeup_by(producer->sender, now + producer->v.linger_ms);
+    if (res.batch_full && !ktx__sender_awaits_answers(producer->sender))
+        ktx__sender_wakeup(producer->sender);
     return NULL;
 }
 

@@ -119,6 +119,11 @@ void ktx__sender_wakeup(struct ktx__sender *sender)
         ktx__net_wakeup(sender->net);
 }
 
+bool ktx__sender_awaits_answers(struct ktx__sender *sender)
+{
+    return atomic_load(&sender->produce_in_flight) > 0;
+}
+
 void ktx__sender_wakeup_by(struct ktx__sender *sender, int64_t deadline)
 {
     int64_t wake_at = atomic_load(&sender->wake_at);

@@ -15,7 +15,10 @@
  *              delivery.timeout.ms expire -> poll timeout
  *
  * The thread sleeps only in poll(2) (net.h) and is woken through the net's wakeup
- * descriptor: by the producer when a batch is created or filled, on flush and on close.
+ * descriptor: by the producer when a new batch needs its linger.ms deadline sooner than
+ * the current wait ends, when a batch filled while no Produce answer is pending (an answer
+ * wakes the thread anyway, and it then drains every sendable batch), on flush and on
+ * close. At most one wakeup is written per turn.
  *
  * In-flight batches expire too, as in Kafka's Sender: a batch whose delivery.timeout.ms
  * passes while its request is out is completed with KTX_ERR_MSG_TIMED_OUT at once, and the
@@ -93,6 +96,13 @@ void ktx__sender_wait_metadata(struct ktx__sender *sender, uint64_t *generation,
  * Thread: any.
  */
 void ktx__sender_wakeup_by(struct ktx__sender *sender, int64_t deadline);
+
+/*
+ * True while Produce answers are pending: their arrival wakes the sender, which then drains
+ * every sendable batch, so a batch that filled meanwhile needs no wakeup of its own (it
+ * still goes by its linger.ms deadline at the latest). Thread: any. Locks: none (atomic).
+ */
+bool ktx__sender_awaits_answers(struct ktx__sender *sender);
 
 /* One turn of the loop (also used by tests driving the sender without its thread). */
 void ktx__sender_run_once(struct ktx__sender *sender);

@@ -45,8 +45,8 @@ struct ktx__sender {
     bool stopped;
     uint64_t md_generation;
 
-    /* Sender thread only. */
-    int produce_in_flight;
+    /* Sender thread only (produce_in_flight is also read by ktx_send(), hence atomic). */
+    atomic_int produce_in_flight;
     struct ktx__sender_req *reqs; /* the Produce requests in flight (newest first) */
     uint64_t md_seen; /* metadata updates + failures seen so far */
     struct ktx__acc_part_list ready;

@@ -450,6 +450,48 @@ START_TEST(test_full_buffer_memory_blocks_then_fails_with_queue_full)
 }
 END_TEST
 
+/*
+ * The buffers of completed batches are kept for new batches (no malloc, no fresh pages per
+ * batch), but within buffer.memory: a pool that fits two batches still takes exactly two
+ * more after two completed, a third waits and fails, and a record bigger than batch.size
+ * gets its memory by freeing the spares. The reused buffers hold the new records only.
+ */
+START_TEST(test_completed_batch_buffers_are_reused_within_buffer_memory)
+{
+    struct ktx__acc_conf ac = two_batch_conf(50);
+    struct ktx__accumulator *acc = new_acc(&ac);
+    struct ktx__batch *out[4], *kept[2];
+    struct ktx__acc_part *part;
+    static char big[1500];
+    const struct test_record fresh[] = {{T0, NULL, -1, "fresh", 5, NULL, 0}};
+
+    for (int32_t p = 0; p < 2; p++) {
+        ck_assert_int_eq(append_value(acc, "t", p, "old record, longer than the new one", T0,
+                                      NULL), 0);
+        ck_assert_ptr_nonnull(part = ktx__accumulator_find(acc, "t", p));
+        ck_assert_uint_eq(drain_part(acc, part, T0, out, 4), 1);
+        finish(acc, out[0]);
+    }
+    ck_assert_uint_eq(ktx__accumulator_memory_used(acc), 0);
+    ck_assert_uint_eq(ktx__accumulator_batches(acc), 0);
+    for (int32_t p = 2; p < 4; p++) {
+        ck_assert_int_eq(append_value(acc, "t", p, "fresh", T0, NULL), 0);
+        ck_assert_ptr_nonnull(part = ktx__accumulator_find(acc, "t", p));
+        ck_assert_uint_eq(drain_part(acc, part, T0, out, 4), 1);
+        assert_batch_records(out[0], fresh, 1, KTX__COMPRESSION_NONE);
+        kept[p - 2] = out[0];
+    }
+    ck_assert_int_eq(append_value(acc, "t", 4, "x", T0, NULL), KTX_ERR_QUEUE_FULL);
+    finish(acc, kept[0]);
+    finish(acc, kept[1]);
+    /* Two spares now; a bigger record needs more than one batch's charge. */
+    memset(big, 'b', sizeof(big) - 1);
+    ck_assert_int_eq(append_value(acc, "t", 5, big, T0, NULL), 0);
+    ck_assert_uint_eq(ktx__accumulator_batches(acc), 1);
+    ktx__accumulator_destroy(acc);
+}
+END_TEST
+
 struct blocked_append {
     struct ktx__accumulator *acc;
     int err;
@@ -1093,6 +1135,7 @@ static Suite *accumulator_suite(void)
     tcase_add_test(tc, test_drained_batch_reads_back_exactly_the_appended_records_zstd);
     tcase_add_test(tc, test_record_over_max_request_size_fails_with_message_too_large_alone);
     tcase_add_test(tc, test_record_bigger_than_batch_size_gets_a_batch_of_its_own);
+    tcase_add_test(tc, test_completed_batch_buffers_are_reused_within_buffer_memory);
     tcase_add_test(tc, test_record_that_cannot_fit_in_buffer_memory_fails_with_message_too_large);
     tcase_add_test(tc, test_invalid_arguments_are_refused);
     tcase_add_test(tc, test_conf_values_map_to_accumulator_conf);

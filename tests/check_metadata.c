@@ -233,6 +233,33 @@ START_TEST(test_metadata_leader_hint_moves_a_leader_only_with_a_newer_epoch_and_
 }
 END_TEST
 
+/* The partition count is read per record through a thread-local entry: it must follow a
+ * response that changes the count, and never mix up two caches. */
+START_TEST(test_metadata_partition_count_follows_updates_and_is_per_cache)
+{
+    struct ktx__metadata *md = new_md(300000, 100, 1000), *other = new_md(300000, 100, 1000);
+    struct fake_resp f;
+
+    ck_assert_int_eq(ktx__metadata_add_topic(md, "t", 0), 0);
+    ck_assert_int_eq(ktx__metadata_add_topic(other, "t", 0), 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "t"), -1);
+    fake_init(&f, "t", 0, 2);
+    ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 1), 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "t"), 2);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "t"), 2);
+    ck_assert_int_eq(ktx__metadata_partition_count(other, "t"), -1);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "u"), -1);
+    fake_init(&f, "t", 0, 5);
+    ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 2), 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "t"), 5);
+    ck_assert_int_eq(ktx__metadata_apply(other, &f.resp, 2), 0);
+    ck_assert_int_eq(ktx__metadata_partition_count(other, "t"), 5);
+    ktx__metadata_destroy(other);
+    ck_assert_int_eq(ktx__metadata_partition_count(md, "t"), 5);
+    ktx__metadata_destroy(md);
+}
+END_TEST
+
 START_TEST(test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff)
 {
     struct ktx__metadata *md = new_md(5000, 100, 1000);
@@ -758,6 +785,7 @@ static Suite *metadata_suite(void)
     tcase_add_test(pure, test_metadata_topic_name_with_a_nul_byte_from_the_wire_matches_nothing);
     tcase_add_test(pure, test_metadata_apply_ignores_stale_leader_epochs);
     tcase_add_test(pure, test_metadata_leader_hint_moves_a_leader_only_with_a_newer_epoch_and_a_known_broker);
+    tcase_add_test(pure, test_metadata_partition_count_follows_updates_and_is_per_cache);
     tcase_add_test(pure, test_metadata_updates_on_demand_on_max_age_and_after_growing_backoff);
     tcase_add_test(pure, test_metadata_errors_that_move_leaders_mark_the_cache_for_refresh);
     tcase_add_test(pure, test_metadata_topic_never_listed_is_unknown_after_the_deadline);

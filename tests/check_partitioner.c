@@ -169,6 +169,40 @@ START_TEST(test_sticky_partition_switches_on_new_batch_to_a_different_partition)
 }
 END_TEST
 
+/*
+ * The calling thread's last sticky entry is reused without the lock: it must belong to its
+ * partitioner and topic, follow a switch, and give way when the partition count shrank
+ * below it.
+ */
+START_TEST(test_sticky_fast_path_is_per_partitioner_and_topic_and_follows_switches)
+{
+    struct ktx__partitioner *a, *b;
+    ck_assert_int_eq(ktx__partitioner_new(&a, false, 11), 0);
+    ck_assert_int_eq(ktx__partitioner_new(&b, false, 12), 0);
+    int32_t pa = ktx__partitioner_partition(a, "t", NULL, 0, 1000, NULL, 0);
+    int32_t pb = ktx__partitioner_partition(b, "t", NULL, 0, 1000, NULL, 0);
+    ck_assert_int_ne(pa, pb); /* these seeds pick different partitions */
+    ck_assert_int_eq(ktx__partitioner_partition(a, "t", NULL, 0, 1000, NULL, 0), pa);
+    ck_assert_int_eq(ktx__partitioner_partition(b, "t", NULL, 0, 1000, NULL, 0), pb);
+    /* Another topic of |a| has its own entry; "t" keeps its partition. */
+    int32_t pu = ktx__partitioner_partition(a, "u", NULL, 0, 1000, NULL, 0);
+    ck_assert_int_ge(pu, 0);
+    ck_assert_int_eq(ktx__partitioner_partition(a, "t", NULL, 0, 1000, NULL, 0), pa);
+    ktx__partitioner_on_new_batch(a, "t", pa, 1000, NULL, 0);
+    int32_t qa = ktx__partitioner_partition(a, "t", NULL, 0, 1000, NULL, 0);
+    ck_assert_int_ne(qa, pa);
+    ck_assert_int_eq(ktx__partitioner_partition(a, "t", NULL, 0, 1000, NULL, 0), qa);
+    /* Fewer partitions than the sticky one: a new one below the count. */
+    int32_t count = qa > 0 ? qa : 1;
+    int32_t r = ktx__partitioner_partition(a, "t", NULL, 0, count, NULL, 0);
+    ck_assert_int_ge(r, 0);
+    ck_assert_int_lt(r, count);
+    ktx__partitioner_destroy(a);
+    ck_assert_int_eq(ktx__partitioner_partition(b, "t", NULL, 0, 1000, NULL, 0), pb);
+    ktx__partitioner_destroy(b);
+}
+END_TEST
+
 START_TEST(test_sticky_partition_switch_with_stale_previous_partition_is_ignored)
 {
     struct ktx__partitioner *part;
@@ -275,6 +309,7 @@ static Suite *partitioner_suite(void)
     tcase_add_test(tc, test_sticky_partition_is_chosen_among_available_partitions);
     tcase_add_test(tc, test_sticky_partitions_are_per_topic_and_survive_table_growth);
     tcase_add_test(tc, test_partitioner_is_safe_from_concurrent_threads);
+    tcase_add_test(tc, test_sticky_fast_path_is_per_partitioner_and_topic_and_follows_switches);
     suite_add_tcase(s, tc);
     return s;
 }
