@@ -456,6 +456,8 @@ static void sync_txn(struct ktx__idem *idem, struct ktx__persist *persist)
     enum ktx__txn_state st = ktx__txn_sm_state(&idem->txn->sm);
     enum ktx__store_txn_state want = next_txn_state(st, persist->logical);
 
+    if (want == persist->logical && st != KTX__TXN_ABORTING && st != KTX__TXN_ABORTABLE_ERROR)
+        return; /* the usual sender turn: nothing to follow, no lock */
     pthread_mutex_lock(&persist->lock);
     if (st == KTX__TXN_ABORTING || st == KTX__TXN_ABORTABLE_ERROR)
         drop_pending(persist);
@@ -552,9 +554,14 @@ static void resolve(struct ktx__idem *idem, struct ktx__persist *persist,
                     "the previous run's last transaction %s: %s",
                     outcome == KTX__STORE_TXN_COMMITTED ? "committed" : "aborted", why);
     if ((err = set_blob(&persist->committed_pos, &persist->committed_len,
-                        &persist->committed_set, pos, len, set)) == 0) /* |pos| may be freed */
+                        &persist->committed_set, pos, len, set)) == 0) { /* |pos| may be freed */
+        /* A report read before holds the old position until the producer is destroyed. */
+        free(persist->retired_position);
+        persist->retired_position = r->position;
+        r->position = NULL;
         err = set_blob(&r->position, &r->position_len, &(bool){false}, persist->committed_pos,
                        persist->committed_len, persist->committed_set);
+    }
     if (err == 0)
         err = write_txn(persist, idem, outcome, false);
     if (err != 0) {
@@ -1007,6 +1014,7 @@ void ktx__persist_free(struct ktx__persist *persist)
     free(persist->pending_position);
     free(persist->committed_pos);
     free(persist->resolve_pos);
+    free(persist->retired_position);
     free(persist->report.position);
     pthread_mutex_destroy(&persist->lock);
     free(persist);

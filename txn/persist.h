@@ -114,6 +114,8 @@ struct ktx__persist {
     uint64_t inits_saved;
     bool end_written;               /* this transaction's COMMITTING is in the file */
     bool frame_error;               /* the checkpoint row is not a valid frame */
+    uint8_t *retired_position;      /* the report's position before the resolution (a
+                                       report read earlier borrows it); owned */
     /* The durable journal (state.journal=true, txn/journal.c). */
     bool journal;
     struct ktx__journal_entry *live; /* this run's journaled batches; owned */
