@@ -566,8 +566,16 @@ KTX_EXPORT ktx_error_t *ktx_send_offsets_to_transaction(ktx_producer_t *producer
  * as the application's checkpoint in the state file, replacing the previous one. The write
  * is one SQLite transaction, synced as state.sync says; after a restart
  * ktx_last_transaction() returns it in position/position_len. Call it after ktx_flush()
- * (idempotent producer) or after ktx_commit_transaction() succeeded, so that the stored
- * position never runs ahead of what the broker acknowledged.
+ * (idempotent producer), so that the stored position never runs ahead of what the broker
+ * acknowledged. A transactional producer calls it inside the transaction, before
+ * ktx_commit_transaction(): the position is stored with that commit (written before EndTxn)
+ * and reported only once the commit is known; an abort drops it (docs/guarantees.md
+ * section 3).
+ * With state.journal=true it is different (docs/guarantees.md section 2): call it right
+ * after sending the record before |position|, without flushing; it seals the open batches
+ * and is written with the journal once every record sent before it is journaled, and the
+ * records sent after the newest checkpoint are held back until the next call (call it
+ * before ktx_flush() and ktx_close(), and once before the first ktx_send()).
  * |position| is copied (NULL with |len| 0 clears the checkpoint). Blocks on the state file
  * only. Thread-safe.
  * Returns NULL or an error the caller frees: _INVALID_ARG (NULL producer, NULL position
@@ -581,7 +589,8 @@ typedef enum ktx_txn_outcome {
     KTX_TXN_NONE = 0,  /* no transaction was ever recorded (also: idempotent producers) */
     KTX_TXN_COMMITTED, /* the last transaction committed */
     KTX_TXN_ABORTED,   /* it was aborted */
-    KTX_TXN_UNKNOWN    /* the run ended while it was open or ending: the store cannot tell */
+    KTX_TXN_UNKNOWN    /* the run ended during a commit: until ktx_init_transactions() asked
+                          the coordinator, or when it could not tell */
 } ktx_txn_outcome_t;
 
 /* What the previous run of this producer (same state.path and identity) left behind. */
@@ -602,6 +611,10 @@ typedef struct ktx_restart_report {
  * producer id and epoch, the state of its last transaction and its checkpoint. The
  * pointers in |*out| are borrowed from |producer| and live until it is destroyed.
  * producer_id_reset is read at the call: it turns 1 once the producer took a new id.
+ * A transactional producer whose previous run ended during a commit reports
+ * KTX_TXN_UNKNOWN until ktx_init_transactions() asked the coordinator
+ * (DescribeTransactions); call it after ktx_init_transactions() to learn the outcome and
+ * the position to resume from (docs/guarantees.md section 3).
  * Does not block. Thread-safe.
  * Returns NULL or an error the caller frees: _INVALID_ARG (NULL argument), _STATE (no
  * state.path).
