@@ -3,7 +3,10 @@
  * enforces sequences: a producer killed with SIGKILL while it sends leaves its sealed
  * batches in the state file; the next run resumes the same producer id and epoch, re-sends
  * exactly those bytes first, and the topic then holds every journaled record exactly once,
- * in order per partition.
+ * in order per partition. With checkpoints (docs/guarantees.md section 2): a replayable
+ * source SIGKILLed again and again, resuming from the position ktx reports, across a broker
+ * restart, reads back every input record exactly once; an interval between two checkpoints
+ * too large for the journal makes the producer fatal (_STATE) instead.
  */
 #include <check.h>
 #include <signal.h>
