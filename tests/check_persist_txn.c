@@ -250,6 +250,54 @@ START_TEST(test_ptxn_one_store_commit_per_transaction_with_v2_two_with_v1)
 }
 END_TEST
 
+/* Empty transactions: a checkpoint given in one that aborts is dropped (also without
+ * EndTxn), one given in a commit without records moves the position. */
+static void empty_transactions(bool v2)
+{
+    char dir[64], path[128];
+    struct ktx_test_cluster *c = start_broker(v2, NULL);
+    const char *bs = ktx_test_cluster_bootstrap(c);
+    ktx_producer_t *producer;
+    ktx_restart_report_t report;
+    uint64_t pos = 99;
+
+    make_dir(dir, sizeof(dir), path, sizeof(path));
+    ck_assert_ptr_nonnull(producer = new_txn_producer(bs, path, NULL));
+    ck_assert_ptr_null(ktx_init_transactions(producer, T_MS));
+    ck_assert(txn_range(producer, 0, 10));
+    ck_assert_ptr_null(ktx_begin_transaction(producer)); /* aborted, nothing added */
+    ck_assert_ptr_null(ktx_checkpoint(producer, &pos, sizeof(pos)));
+    ck_assert_ptr_null(ktx_abort_transaction(producer, T_MS));
+    ck_assert_ptr_null(ktx_begin_transaction(producer)); /* records, no checkpoint */
+    ck_assert(send_range(producer, 10, 10));
+    ck_assert_ptr_null(ktx_commit_transaction(producer, T_MS));
+    ktx_producer_destroy(producer);
+    ck_assert_ptr_nonnull(producer = new_txn_producer(bs, path, NULL));
+    ck_assert_ptr_null(ktx_init_transactions(producer, T_MS));
+    ck_assert_ptr_null(ktx_last_transaction(producer, &report));
+    ck_assert_int_eq(report.outcome, KTX_TXN_COMMITTED);
+    ck_assert_uint_eq(position_of(&report), 10); /* not 99 */
+    pos = 20;
+    ck_assert_ptr_null(ktx_begin_transaction(producer)); /* a checkpoint, no records */
+    ck_assert_ptr_null(ktx_checkpoint(producer, &pos, sizeof(pos)));
+    ck_assert_ptr_null(ktx_commit_transaction(producer, T_MS));
+    ktx_producer_destroy(producer);
+    ck_assert_ptr_nonnull(producer = new_txn_producer(bs, path, NULL));
+    ck_assert_ptr_null(ktx_last_transaction(producer, &report));
+    ck_assert_int_eq(report.outcome, KTX_TXN_COMMITTED);
+    ck_assert_uint_eq(position_of(&report), 20);
+    ktx_producer_destroy(producer);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    rm_dir(dir);
+}
+
+START_TEST(test_ptxn_empty_transactions_drop_or_move_the_position)
+{
+    empty_transactions(false);
+    empty_transactions(true);
+}
+END_TEST
+
 /* ---- a crash during the commit ---- */
 
 /* The ways the child of crash_in_commit() is killed. */
@@ -582,7 +630,8 @@ static void count_resolved(const char *path, int *committed, int *aborted)
  * |runs| children SIGKILLed a seeded random 0-30 ms after their first transaction, the
  * broker (on a data directory) restarted while run |runs| / 2 runs, a last run that
  * finishes; then the read-back. Before two kills in three, the next EndTxn is made slow
- * (answered 200 ms late, applied or not applied), so that many kills land inside a commit.
+ * (answered 1 s late, applied or not applied) and the kill waits for it, so that many kills
+ * land inside a commit.
  */
 static void crash_loop(int runs, uint64_t total, unsigned seed)
 {
@@ -616,10 +665,14 @@ static void crash_loop(int runs, uint64_t total, unsigned seed)
         if (!last) {
             int slow = rand_r(&seed) % 3;
 
-            if (slow > 0) /* 0: applied, 51 (CONCURRENT_TRANSACTIONS): not applied */
-                ck_assert_int_eq(ktx_test_cluster_cmd(c, "berr 1 %d %d 200", KTX__API_END_TXN,
+            /* slow: the next EndTxn is answered 1 s late, applied (0) or not applied (51,
+             * CONCURRENT_TRANSACTIONS), and the kill comes 100-500 ms later: inside that
+             * commit (also under valgrind). Else a kill 0-30 ms later, anywhere. */
+            if (slow > 0)
+                ck_assert_int_eq(ktx_test_cluster_cmd(c, "berr 1 %d %d 1000", KTX__API_END_TXN,
                                                       slow == 1 ? 0 : 51), 0);
-            usleep((useconds_t)(rand_r(&seed) % 30000));
+            usleep((useconds_t)(slow > 0 ? 100000 + rand_r(&seed) % 400000
+                                         : rand_r(&seed) % 30000));
             ck_assert_int_eq(kill(pid, SIGKILL), 0);
         }
         ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -672,6 +725,7 @@ static Suite *persist_txn_suite(void)
 
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, test_ptxn_one_store_commit_per_transaction_with_v2_two_with_v1);
+    tcase_add_test(tc, test_ptxn_empty_transactions_drop_or_move_the_position);
     tcase_add_test(tc, test_ptxn_killed_in_a_commit_the_coordinator_took_reports_committed);
     tcase_add_test(tc, test_ptxn_killed_in_a_commit_the_coordinator_never_took_reports_aborted);
     tcase_add_test(tc, test_ptxn_killed_in_the_next_transaction_reports_the_commit_before);

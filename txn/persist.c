@@ -405,6 +405,7 @@ static int write_txn(struct ktx__persist *persist, const struct ktx__idem *idem,
     if ((err = ktx__store_txn_commit(persist->store)) != 0)
         return err;
     persist->txn_state = state;
+    persist->committed_dirty = false;
     if (with_identity && idem->producer_id >= 0) {
         persist->saved_id = idem->producer_id;
         persist->saved_epoch = idem->producer_epoch;
@@ -443,14 +444,16 @@ static void take_pending(struct ktx__persist *persist)
     persist->committed_pos = persist->pending_position;
     persist->committed_len = persist->pending_len;
     persist->committed_set = true;
+    persist->committed_dirty = true;
     persist->pending_position = NULL;
     persist->pending_len = 0;
     persist->pending_set = false;
 }
 
 /* Follows the state machine in memory (no write): the writes happen when EndTxn is sent
- * and answered (ktx__persist_txn_end_sending(), ktx__persist_txn_ended()). A transaction
- * that aborts, or ends without EndTxn, drops its checkpoint here. */
+ * and answered (ktx__persist_txn_end_sending(), ktx__persist_txn_ended(), which the
+ * manager also calls for a transaction that ends without EndTxn). A transaction seen
+ * aborting drops its checkpoint here already. */
 static void sync_txn(struct ktx__idem *idem, struct ktx__persist *persist)
 {
     enum ktx__txn_state st = ktx__txn_sm_state(&idem->txn->sm);
@@ -504,7 +507,6 @@ void ktx__persist_txn_ended(struct ktx__idem *idem, bool commit)
     if (!persist)
         return;
     pthread_mutex_lock(&persist->lock);
-    persist->end_written = false;
     persist->logical = commit ? KTX__STORE_TXN_COMMITTED : KTX__STORE_TXN_ABORTED;
     if (!commit) {
         drop_pending(persist);
@@ -514,7 +516,8 @@ void ktx__persist_txn_ended(struct ktx__idem *idem, bool commit)
          * coordinator could not tell it from this one: COMMITTED is written now. With
          * transactions v2 (KIP-890) EndTxn bumped the epoch and the coordinator tells them
          * apart: nothing is written (one store commit per transaction). */
-        if (!persist->store_err && persist->txn_state == KTX__STORE_TXN_COMMITTING &&
+        if (!persist->store_err && persist->end_written &&
+            persist->txn_state == KTX__STORE_TXN_COMMITTING &&
             idem->producer_id == persist->committing_id &&
             idem->producer_epoch == persist->committing_epoch) {
             err = write_txn(persist, idem, KTX__STORE_TXN_COMMITTED, true);
@@ -522,6 +525,7 @@ void ktx__persist_txn_ended(struct ktx__idem *idem, bool commit)
                 write_failed(idem, persist, KTX__STORE_TXN_COMMITTED, err);
         }
     }
+    persist->end_written = false;
     pthread_mutex_unlock(&persist->lock);
     if (err != 0)
         ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
@@ -750,7 +754,8 @@ static void persist_destroy(void *opaque)
         pthread_mutex_lock(&persist->lock);
         if (ktx__txn_sm_state(&idem->txn->sm) == KTX__TXN_READY && !persist->resolving &&
             (want == KTX__STORE_TXN_COMMITTED || want == KTX__STORE_TXN_ABORTED) &&
-            (want != persist->txn_state || persist->committing_id >= 0 || persist->pending_set)) {
+            (want != persist->txn_state || persist->committing_id >= 0 || persist->pending_set ||
+             persist->committed_dirty)) {
             take_pending(persist);
             err = write_txn(persist, idem, want, true);
             if (err != 0)

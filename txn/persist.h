@@ -116,6 +116,7 @@ struct ktx__persist {
     bool frame_error;               /* the checkpoint row is not a valid frame */
     uint8_t *retired_position;      /* the report's position before the resolution (a
                                        report read earlier borrows it); owned */
+    bool committed_dirty;           /* |committed_pos| moved since the last write */
     /* The durable journal (state.journal=true, txn/journal.c). */
     bool journal;
     struct ktx__journal_entry *live; /* this run's journaled batches; owned */
@@ -273,9 +274,10 @@ uint8_t *ktx__persist_frame_encode(const struct ktx__persist_frame *f, size_t *l
 int ktx__persist_txn_end_sending(struct ktx__idem *idem, bool commit);
 
 /*
- * EndTxn(|commit|) succeeded (before the state machine completes the transaction): the
- * committed position moves forward, or the aborted transaction's checkpoint is dropped.
- * Transactions v1 (the epoch did not change) write COMMITTED.
+ * EndTxn(|commit|) succeeded, or the transaction ended without EndTxn (nothing was added),
+ * before the state machine completes it: the committed position moves forward, or the
+ * aborted transaction's checkpoint is dropped. Transactions v1 (the epoch did not change
+ * since this transaction's COMMITTING was written) write COMMITTED.
  */
 void ktx__persist_txn_ended(struct ktx__idem *idem, bool commit);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "persist.h"
 #include "sender_int.h"
 #include "txnmgr.h"
 
@@ -369,6 +370,7 @@ static void step_end(struct ktx__txnmgr *mgr, enum ktx__txn_state st, int64_t no
         (st == KTX__TXN_COMMITTING && ktx__accumulator_has_undrained(mgr->acc)))
         return;
     if (!mgr->ended_needed) {
+        ktx__persist_txn_ended(mgr->idem, st == KTX__TXN_COMMITTING); /* state.path */
         end_of_transaction(mgr);
         ktx__txn_complete(&mgr->sm);
         return;
