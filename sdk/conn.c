@@ -818,7 +818,7 @@ void ktx__conn_on_events(struct ktx__conn *conn, short revents, int64_t now)
 {
     uint64_t generation = conn->generation;
 
-    bool do_write, do_read;
+    bool do_write, do_read, err_only;
     int rc;
 
     if (conn->state == KTX__CONN_CONNECTING) {
@@ -834,11 +834,18 @@ void ktx__conn_on_events(struct ktx__conn *conn, short revents, int64_t now)
     if (conn->state != KTX__CONN_API_VERSIONS && conn->state != KTX__CONN_SASL &&
         conn->state != KTX__CONN_READY)
         return;
-    if ((revents & POLLNVAL) || ((revents & POLLERR) && !(revents & POLLIN))) {
+    if (revents & POLLNVAL) {
         close_with(conn, true, now);
         return;
     }
     ktx__conn_sec_io_ready(conn->sec, revents, &do_write, &do_read);
+    /* POLLERR without POLLIN: a reset can show in poll before the socket's read side is
+     * marked shut. The read returns the error, so the security layer can name its cause (a
+     * TLS broker refusing the client certificate we lack); if it does not, close as a
+     * transport failure below. */
+    err_only = (revents & POLLERR) && !(revents & POLLIN);
+    if (err_only)
+        do_read = true;
     if (do_write && (rc = write_output(conn)) != 0) {
         if (conn->generation == generation)
             io_failed(conn, rc, now);
@@ -846,8 +853,13 @@ void ktx__conn_on_events(struct ktx__conn *conn, short revents, int64_t now)
     }
     if (conn->generation != generation || conn->fd < 0)
         return;
-    if (do_read && (rc = read_input(conn, now)) != 0 && conn->generation == generation)
-        io_failed(conn, rc, now);
+    if (do_read && (rc = read_input(conn, now)) != 0) {
+        if (conn->generation == generation)
+            io_failed(conn, rc, now);
+        return;
+    }
+    if (err_only && conn->generation == generation && conn->fd >= 0)
+        close_with(conn, true, now);
 }
 
 /* ---- timeouts ---- */

@@ -5,6 +5,7 @@
  * A connection is driven by a small poll loop here, as struct ktx__net does; the end-to-end
  * cases run a whole producer and read the records back with kcat over the same listener.
  */
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -398,6 +399,7 @@ START_TEST(test_conn_reset_after_certificate_request_without_certificate_is_auth
     const char *props[] = {"security.protocol", "SSL", "ssl.ca.location", path("certs/ca.pem"),
                            NULL};
     char log[4096] = "";
+    const char *last = NULL;
     int64_t end;
     struct env e;
     FILE *f;
@@ -410,9 +412,14 @@ START_TEST(test_conn_reset_after_certificate_request_without_certificate_is_auth
     while (ktx_test_now_ms() < end)
         turn(&e);
     ck_assert_uint_le(ktx__conn_stats(e.conn)->connect_attempts, 3);
-    ck_assert_uint_eq(ktx__conn_stats(e.conn)->auth_failures,
+    (void)ktx__conn_last_error(e.conn, &last);
+    ck_assert_msg(ktx__conn_stats(e.conn)->auth_failures ==
                       ktx__conn_stats(e.conn)->connect_attempts -
-                          (ktx__conn_state(e.conn) == KTX__CONN_DISCONNECTED ? 0 : 1));
+                          (ktx__conn_state(e.conn) == KTX__CONN_DISCONNECTED ? 0 : 1),
+                  "%" PRIu64 " attempts, %" PRIu64 " authentication failures, state %s, last "
+                  "error: %s", (uint64_t)ktx__conn_stats(e.conn)->connect_attempts,
+                  (uint64_t)ktx__conn_stats(e.conn)->auth_failures,
+                  ktx__conn_state_name(ktx__conn_state(e.conn)), last ? last : "none");
     env_free(&e);
     ktx_test_cluster_stop(c);
     /* The broker reset the connection: no alert reached the client. */
