@@ -140,6 +140,17 @@ ktx_error_t *ktx__sender_check_send(struct ktx__sender *sender);
 /* Wakes the sender thread. Thread: any. */
 void ktx__sender_wakeup(struct ktx__sender *sender);
 
+/*
+ * Sends |batches| (|count|, in flight, stamped, already journaled: the layer held them out
+ * of their turn with the drained hook) to their partition leaders, in array order per
+ * partition, one request per ready broker (split at max.request.size). A batch whose leader
+ * is unknown or not ready, and every later batch of its partition, is kept: the kept ones
+ * are moved to the front of |batches| in order, and their number is returned (the layer
+ * tries them again in a later turn). Never sends more than the broker's in-flight limit.
+ */
+size_t ktx__sender_send_journaled(struct ktx__sender *sender, struct ktx__batch **batches,
+                                  size_t count, int64_t now);
+
 /* Asks the metadata cache for an update. */
 void ktx__sender_request_metadata(struct ktx__sender *sender);
 

@@ -531,6 +531,65 @@ static size_t drain_and_send(struct ktx__sender *sender, size_t n, int64_t now)
     return sent;
 }
 
+size_t ktx__sender_send_journaled(struct ktx__sender *sender, struct ktx__batch **batches,
+                                  size_t count, int64_t now)
+{
+    /* One open request per node (its batches and their bytes) and the partitions that
+     * wait this call (leader unknown or not ready, or an older batch waits). */
+    struct { int32_t node; size_t n, bytes; } *req = malloc(count * sizeof(*req));
+    struct ktx__batch **rb = malloc(count * count * sizeof(*rb));
+    const struct ktx__acc_part **blocked = malloc(count * sizeof(*blocked));
+    size_t nreq = 0, nblocked = 0, kept = 0;
+
+    if (!req || !rb || !blocked) {
+        free(req);
+        free(rb);
+        free(blocked);
+        return count; /* kept for the next turn */
+    }
+    for (size_t i = 0; i < count; i++) {
+        struct ktx__batch *b = batches[i];
+        size_t len, r;
+        bool wait = false;
+        int32_t node;
+
+        for (size_t k = 0; k < nblocked && !wait; k++)
+            wait = blocked[k] == b->part;
+        node = wait ? -1 : leader_of(sender, b->part, now);
+        for (r = 0; r < nreq && req[r].node != node; r++)
+            ;
+        ktx__batch_bytes(b, &len);
+        if (!wait && node >= 0 && r < nreq && req[r].bytes + len > (size_t)sender->conf.max_request_size) {
+            send_request(sender, node, rb + r * count, req[r].n, now);
+            req[r].n = 0;
+            req[r].bytes = 0;
+        }
+        if (!wait && node >= 0 && (r == nreq || req[r].n == 0) &&
+            !ktx__net_ready(sender->net, node, now))
+            node = -1;
+        if (wait || node < 0) {
+            if (!wait)
+                blocked[nblocked++] = b->part;
+            batches[kept++] = b;
+            continue;
+        }
+        if (r == nreq) {
+            req[nreq].node = node;
+            req[nreq].n = 0;
+            req[nreq++].bytes = 0;
+        }
+        rb[r * count + req[r].n++] = b;
+        req[r].bytes += len;
+    }
+    for (size_t r = 0; r < nreq; r++)
+        if (req[r].n > 0)
+            send_request(sender, req[r].node, rb + r * count, req[r].n, now);
+    free(req);
+    free(rb);
+    free(blocked);
+    return kept;
+}
+
 /* Expires queued batches past delivery.timeout.ms; returns the next expiry time. */
 static int64_t expire_queued(struct ktx__sender *sender, int64_t now)
 {

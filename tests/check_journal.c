@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,6 +36,9 @@ static void print_log(int level, const char *facility, const char *message, void
 /* batch.size of the producers below, NULL for the default (set in the child). */
 static const char *batch_size;
 
+/* The delivery-report callback of the producers below, NULL for none. */
+static ktx_dr_cb_t dr_cb;
+
 /* Creates a durable idempotent producer with state file |path| against |bootstrap|. */
 static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
 {
@@ -51,6 +55,8 @@ static ktx_producer_t *journal_producer(const char *bootstrap, const char *path)
         ck_assert_ptr_null(ktx_conf_set(conf, "batch.size", batch_size));
     if (getenv("KTX_TEST_LOG"))
         ktx_conf_set_log_cb(conf, print_log, NULL);
+    if (dr_cb)
+        ktx_conf_set_dr_cb(conf, dr_cb, NULL);
     if ((err = ktx_producer_new(&producer, conf)) != NULL) {
         fprintf(stderr, "producer_new: %s\n", ktx_error_message(err));
         ktx_error_destroy(err);
@@ -453,6 +459,135 @@ START_TEST(test_journal_checkpoint_interval_over_the_in_flight_limit_is_fatal_st
 }
 END_TEST
 
+/* ---- a journal commit that fails ---- */
+
+#define FAIL_VALUE_LEN 1000
+#define FAIL_RECORDS 6000
+
+/* The child's tally of its delivery reports. */
+static int fail_delivered[JOURNAL_PARTITIONS], fail_store, fail_other;
+
+static void fail_dr(ktx_producer_t *producer, const ktx_delivery_report_t *dr, void *opaque)
+{
+    (void)producer;
+    (void)opaque;
+    if (!dr->error)
+        fail_delivered[dr->partition]++;
+    else if (ktx_error_code(dr->error) == KTX_ERR_STORE)
+        fail_store++;
+    else
+        fail_other++;
+}
+
+/* The child: a journal producer whose state file may not grow past 256 KB more than it has
+ * after its first 100 records (RLIMIT_FSIZE, SIGXFSZ ignored: the write fails with EFBIG)
+ * sends 1000-byte records "p-i#..." until the producer refuses them; writes its tally and
+ * the error it met to |fd|. */
+static void send_until_store_fails(const char *bootstrap, const char *path, int fd)
+{
+    ktx_producer_t *producer;
+    int next[JOURNAL_PARTITIONS] = {0}, code = 0, tally[5];
+    char value[FAIL_VALUE_LEN], wal[320];
+    struct rlimit rl;
+    struct stat st;
+    ktx_error_t *err = NULL;
+
+    dr_cb = fail_dr;
+    if (!(producer = journal_producer(bootstrap, path)))
+        _exit(2);
+    snprintf(wal, sizeof(wal), "%s-wal", path);
+    for (int i = 0; i < FAIL_RECORDS && !err; i++) {
+        int32_t p = i % JOURNAL_PARTITIONS;
+        ktx_record_t rec = {0};
+        int n = snprintf(value, sizeof(value), "%d-%d#", (int)p, next[p]++);
+
+        memset(value + n, 'x', sizeof(value) - (size_t)n);
+        rec.topic = "s";
+        rec.partition = p;
+        rec.value = value;
+        rec.value_len = sizeof(value);
+        err = ktx_send(producer, &rec);
+        if (i == 99) {
+            if ((err = ktx_flush(producer, 30000)) != NULL || stat(wal, &st) != 0)
+                _exit(3);
+            signal(SIGXFSZ, SIG_IGN);
+            rl.rlim_cur = rl.rlim_max = (rlim_t)st.st_size + 256 * 1024;
+            if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+                _exit(4);
+        }
+        if (i % 100 == 99)
+            ktx_poll(producer, 0);
+    }
+    if (!err)
+        err = ktx_flush(producer, 30000);
+    code = err ? ktx_error_code(err) : 0;
+    ktx_error_destroy(err);
+    ktx_error_destroy(ktx_close(producer, 10000));
+    ktx_producer_destroy(producer);
+    tally[0] = code;
+    tally[1] = fail_delivered[0];
+    tally[2] = fail_delivered[1];
+    tally[3] = fail_store;
+    tally[4] = fail_other;
+    _exit(write(fd, tally, sizeof(tally)) == (ssize_t)sizeof(tally) ? 0 : 5);
+}
+
+/*
+ * A journal commit fails (the state file may not grow: EFBIG): the producer becomes fatal
+ * with KTX_ERR_STORE, and the batches that were not journaled fail with it unsent: the
+ * topic holds exactly the records reported delivered, a prefix of each partition.
+ */
+START_TEST(test_journal_failed_commit_is_fatal_store_and_sends_nothing_unjournaled)
+{
+    char dir[] = "/tmp/ktx-journal-XXXXXX", path[300], why[256], cmd[400];
+    const char *args[] = {NULL};
+    struct ktx_test_cluster *c;
+    struct ktx_verify_topic t = {0};
+    int fds[2], status, tally[5];
+    pid_t pid;
+
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/state.db", dir);
+    ck_assert_int_eq(ktx_test_cluster_start(&c, KTX_TEST_PEER_BROKER, 1, args), 0);
+    ck_assert_int_eq(ktx_test_cluster_cmd(c, "topic s 2 1"), 0);
+    ck_assert_int_eq(pipe(fds), 0);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0)
+        send_until_store_fails(ktx_test_cluster_bootstrap(c), path, fds[1]);
+    close(fds[1]);
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status %d", status);
+    ck_assert_int_eq(read(fds[0], tally, sizeof(tally)), (ssize_t)sizeof(tally));
+    close(fds[0]);
+    ck_assert_msg(tally[0] == KTX_ERR_STORE, "the producer's error: %d", tally[0]);
+    ck_assert_int_gt(tally[3], 0);   /* records failed with _STORE */
+    ck_assert_int_eq(tally[4], 0);   /* and no other error */
+    ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "s", KTX_VERIFY_READ_COMMITTED,
+                                  30000, &t, why, sizeof(why)) == 0, "read: %s", why);
+    for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++) {
+        const struct ktx_verify_partition *part = &t.partitions[p];
+
+        ck_assert_int_ge(tally[1 + p], 50);
+        ck_assert_msg(part->count == (size_t)tally[1 + p],
+                      "partition %d holds %zu records, %d reported delivered", (int)p,
+                      part->count, tally[1 + p]);
+        for (size_t i = 0; i < part->count; i++) {
+            char want[32];
+            int n = snprintf(want, sizeof(want), "%d-%zu#", (int)p, i);
+
+            ck_assert_uint_eq(part->records[i].value_len, FAIL_VALUE_LEN);
+            ck_assert_msg(memcmp(part->records[i].value, want, (size_t)n) == 0,
+                          "partition %d offset %zu: not record %s", (int)p, i, want);
+        }
+    }
+    ktx_verify_topic_free(&t);
+    ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 static Suite *journal_suite(void)
 {
     Suite *s = suite_create("journal");
@@ -463,6 +598,7 @@ static Suite *journal_suite(void)
     tcase_add_test(tc, test_journal_crash_loop_50_kills_every_journaled_record_once_in_order);
     tcase_add_test(tc, test_journal_checkpoint_crash_loop_and_broker_restart_every_record_once_in_order);
     tcase_add_test(tc, test_journal_checkpoint_interval_over_the_in_flight_limit_is_fatal_state);
+    tcase_add_test(tc, test_journal_failed_commit_is_fatal_store_and_sends_nothing_unjournaled);
     suite_add_tcase(s, tc);
     return s;
 }

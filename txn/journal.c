@@ -438,6 +438,436 @@ static void commit_failed(struct ktx__persist *persist, struct ktx__idem *idem, 
                     err == KTX_ERR_NO_MEMORY ? "out of memory" : ktx__store_errmsg(persist->store));
 }
 
+/* ---- the journal thread: asynchronous group commits ----
+ *
+ * Without checkpoints the drained hook does not wait for the store: it takes the turn's new
+ * batches out of the turn (NULL slots, as held batches), adds their appends and sequence
+ * rows to the building job, and returns. One job at a time runs on the journal thread (one
+ * store transaction, |persist->lock| held); the next one collects the turns drained
+ * meanwhile (group commit). When a job is committed the thread wakes the sender, whose next
+ * turn (ktx__journal_idle()) sends the job's batches directly
+ * (ktx__sender_send_journaled()) and starts the next job. So a batch leaves only after the
+ * commit that journals it, while the sender goes on receiving answers and draining.
+ * With checkpoints (the gate) every commit is synchronous as before: the async jobs are
+ * completed first (async_settle()). */
+
+/* One store operation of a job. */
+enum jop_kind { JOP_ACK, JOP_APPEND, JOP_SEQ };
+
+struct jop {
+    enum jop_kind kind;
+    char *topic;                /* owned */
+    int32_t partition;
+    int64_t producer_id;
+    int16_t producer_epoch;
+    int32_t base_sequence;      /* ACK, APPEND */
+    int32_t record_count;       /* APPEND */
+    const uint8_t *bytes;       /* APPEND: the held batch's bytes (borrowed) */
+    size_t len;
+    int32_t next_sequence;      /* SEQ */
+    int32_t last_acked_sequence;
+};
+
+/* One store transaction and the batches it journals (held until it is committed). */
+struct jjob {
+    struct jop *ops;
+    size_t nops, ops_cap;
+    struct ktx__batch **b;
+    size_t nb, b_cap;
+    int64_t producer_id;        /* the identity the appends were stamped with */
+    int16_t producer_epoch;
+    int err;                    /* the commit's error (thread) */
+    bool skipped;               /* the identity changed before it ran: nothing written */
+};
+
+struct ktx__journal_async {
+    pthread_t thread;
+    pthread_mutex_t mu;         /* guards the flags below and |run| while it runs */
+    pthread_cond_t cv;
+    bool stop;
+    bool running;               /* |run| was handed to the thread */
+    bool done;                  /* ... and the thread finished it */
+    struct jjob run;            /* the job on the thread */
+    struct jjob build;          /* the next job (sender) */
+    struct ktx__batch **ready;  /* committed, not sent yet (leader not ready) (sender) */
+    size_t nready, ready_cap;
+    struct ktx__persist *persist;
+    struct ktx__sender *sender;
+    uint64_t jobs;
+};
+
+static void jjob_clear(struct jjob *j)
+{
+    for (size_t i = 0; i < j->nops; i++)
+        free(j->ops[i].topic);
+    j->nops = 0;
+    j->nb = 0;
+    j->err = 0;
+    j->skipped = false;
+}
+
+static void jjob_free(struct jjob *j)
+{
+    jjob_clear(j);
+    free(j->ops);
+    free(j->b);
+}
+
+/* Appends an op (its topic copied). Returns it, or NULL when out of memory. */
+static struct jop *jop_add(struct jjob *j, enum jop_kind kind, const char *topic)
+{
+    struct jop *op;
+
+    if (j->nops == j->ops_cap) {
+        size_t ncap = j->ops_cap ? j->ops_cap * 2 : 32;
+
+        if (!(op = realloc(j->ops, ncap * sizeof(*op))))
+            return NULL;
+        j->ops = op;
+        j->ops_cap = ncap;
+    }
+    op = &j->ops[j->nops];
+    memset(op, 0, sizeof(*op));
+    if (!(op->topic = strdup(topic)))
+        return NULL;
+    op->kind = kind;
+    j->nops++;
+    return op;
+}
+
+/* Appends |b| to the batches of |*list| (|*n|, |*cap|). Returns 0 or KTX_ERR_NO_MEMORY. */
+static int batch_push(struct ktx__batch ***list, size_t *n, size_t *cap, struct ktx__batch *b)
+{
+    if (*n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 32;
+        struct ktx__batch **v = realloc(*list, ncap * sizeof(*v));
+
+        if (!v)
+            return KTX_ERR_NO_MEMORY;
+        *list = v;
+        *cap = ncap;
+    }
+    (*list)[(*n)++] = b;
+    return 0;
+}
+
+/* Runs |j| in one store transaction. Thread: journal. Locks: persist->lock. */
+static void jjob_exec(struct ktx__persist *persist, struct jjob *j)
+{
+    int err = 0;
+
+    pthread_mutex_lock(&persist->lock);
+    if (persist->store_err) {
+        j->err = persist->store_err;
+        pthread_mutex_unlock(&persist->lock);
+        return;
+    }
+    /* A new identity cleared the journal meanwhile (persist.c): the batches are stamped
+     * again and journaled with the new one. */
+    if (persist->saved_id != j->producer_id || persist->saved_epoch != j->producer_epoch) {
+        j->skipped = true;
+        pthread_mutex_unlock(&persist->lock);
+        return;
+    }
+    err = ktx__store_txn_begin(persist->store);
+    /* The acknowledgements first: they free the partitions' journal slots (at most
+     * KTX__STORE_JOURNAL_MAX_PER_PARTITION unacknowledged) for the appends. */
+    for (size_t i = 0; err == 0 && i < 2 * j->nops; i++) {
+        const struct jop *op = &j->ops[i % j->nops];
+
+        if ((op->kind == JOP_ACK) != (i < j->nops))
+            continue;
+        if (op->kind == JOP_ACK) {
+            err = ktx__store_journal_ack(persist->store, op->topic, op->partition,
+                                         op->producer_id, op->producer_epoch,
+                                         op->base_sequence);
+        } else if (op->kind == JOP_APPEND) {
+            struct ktx__store_batch sb = {op->topic, op->partition, op->producer_id,
+                                          op->producer_epoch, op->base_sequence,
+                                          op->record_count, op->bytes, op->len, 0};
+
+            err = ktx__store_journal_append(persist->store, &sb);
+        } else {
+            struct ktx__store_seq seq = {op->topic, op->partition, op->producer_id,
+                                         op->producer_epoch, 0, -1};
+
+            seq.next_sequence = op->next_sequence;
+            seq.last_acked_sequence = op->last_acked_sequence;
+            err = ktx__store_save_sequence(persist->store, &seq);
+        }
+    }
+    if (err != 0)
+        ktx__store_txn_rollback(persist->store);
+    else
+        err = ktx__store_txn_commit(persist->store);
+    j->err = err;
+    pthread_mutex_unlock(&persist->lock);
+}
+
+static void *journal_thread(void *arg)
+{
+    struct ktx__journal_async *a = arg;
+
+    pthread_mutex_lock(&a->mu);
+    for (;;) {
+        if (a->running && !a->done) {
+            pthread_mutex_unlock(&a->mu);
+            jjob_exec(a->persist, &a->run);
+            pthread_mutex_lock(&a->mu);
+            a->done = true;
+            pthread_cond_broadcast(&a->cv);
+            ktx__sender_wakeup(a->sender);
+            continue;
+        }
+        if (a->stop)
+            break;
+        pthread_cond_wait(&a->cv, &a->mu);
+    }
+    pthread_mutex_unlock(&a->mu);
+    return NULL;
+}
+
+/* Starts the journal thread (once). Returns it, or NULL (then commits stay synchronous). */
+static struct ktx__journal_async *async_get(struct ktx__persist *persist, struct ktx__idem *idem)
+{
+    struct ktx__journal_async *a = persist->async;
+
+    if (a)
+        return a;
+    if (!(a = calloc(1, sizeof(*a))))
+        return NULL;
+    a->persist = persist;
+    a->sender = idem->sender;
+    if (pthread_mutex_init(&a->mu, NULL) != 0) {
+        free(a);
+        return NULL;
+    }
+    if (pthread_cond_init(&a->cv, NULL) != 0) {
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
+    if (pthread_create(&a->thread, NULL, journal_thread, a) != 0) {
+        pthread_cond_destroy(&a->cv);
+        pthread_mutex_destroy(&a->mu);
+        free(a);
+        return NULL;
+    }
+    persist->async = a;
+    return a;
+}
+
+/* True while a job runs or waits, or committed batches wait to be sent. */
+static bool async_active(const struct ktx__persist *persist)
+{
+    const struct ktx__journal_async *a = persist->async;
+
+    return a && (a->running || a->build.nb > 0 || a->nready > 0);
+}
+
+/* Hands the building job to the thread (with the acknowledgements seen since the last
+ * commit) when none runs. Thread: sender. */
+static int async_submit(struct ktx__persist *persist, struct ktx__idem *idem)
+{
+    struct ktx__journal_async *a = persist->async;
+    struct jjob tmp;
+    size_t k = 0;
+
+    if (a->running || a->build.nb == 0)
+        return 0;
+    for (size_t i = 0; i < persist->live_cnt; i++) {
+        struct ktx__journal_entry *e = &persist->live[i];
+        struct jop *op;
+
+        if (e->acked) {
+            if (!(op = jop_add(&a->build, JOP_ACK, e->topic)))
+                return KTX_ERR_NO_MEMORY;
+            op->partition = e->partition;
+            op->producer_id = e->producer_id;
+            op->producer_epoch = e->producer_epoch;
+            op->base_sequence = e->base_sequence;
+            free(e->topic);
+            continue;
+        }
+        persist->live[k++] = *e;
+    }
+    persist->live_cnt = k;
+    a->build.producer_id = idem->producer_id;
+    a->build.producer_epoch = idem->producer_epoch;
+    pthread_mutex_lock(&a->mu);
+    tmp = a->run;
+    a->run = a->build;
+    a->build = tmp;
+    a->running = true;
+    a->done = false;
+    a->jobs++;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    jjob_clear(&a->build);
+    return 0;
+}
+
+/* Adds |b| (new, stamped) to the building job: its append, its partition's sequence row.
+ * Returns 0 or KTX_ERR_NO_MEMORY. */
+static int async_add(struct ktx__persist *persist, struct ktx__idem *idem, struct ktx__batch *b)
+{
+    struct ktx__journal_async *a = persist->async;
+    struct ktx__idem_part *p = ktx__seq_part(idem, b->part);
+    struct ktx__store_batch sb = {b->topic, b->partition, b->producer_id, b->producer_epoch,
+                                  b->base_sequence, b->record_count, NULL, 0, 0};
+    struct jop *op = NULL;
+    int err;
+
+    if (!p)
+        return KTX_ERR_NO_MEMORY;
+    sb.bytes = ktx__batch_bytes(b, &sb.len);
+    if (!(op = jop_add(&a->build, JOP_APPEND, b->topic)))
+        return KTX_ERR_NO_MEMORY;
+    op->partition = b->partition;
+    op->producer_id = b->producer_id;
+    op->producer_epoch = b->producer_epoch;
+    op->base_sequence = b->base_sequence;
+    op->record_count = b->record_count;
+    op->bytes = sb.bytes;
+    op->len = sb.len;
+    if ((err = entry_add(&persist->live, &persist->live_cnt, &persist->live_cap, &sb, false)))
+        return err;
+    if ((err = batch_push(&a->build.b, &a->build.nb, &a->build.b_cap, b)) != 0) {
+        free(persist->live[--persist->live_cnt].topic);
+        return err;
+    }
+    op = NULL;
+    for (size_t i = 0; i < a->build.nops && !op; i++)
+        if (a->build.ops[i].kind == JOP_SEQ && a->build.ops[i].partition == b->partition &&
+            strcmp(a->build.ops[i].topic, b->topic) == 0)
+            op = &a->build.ops[i];
+    if (!op && !(op = jop_add(&a->build, JOP_SEQ, b->topic)))
+        return KTX_ERR_NO_MEMORY;
+    op->partition = b->partition;
+    op->producer_id = idem->producer_id;
+    op->producer_epoch = idem->producer_epoch;
+    op->next_sequence = (int32_t)(((int64_t)b->base_sequence + b->record_count) %
+                                  ((int64_t)INT32_MAX + 1));
+    op->last_acked_sequence = p->last_acked_sequence;
+    return 0;
+}
+
+/* True when |b| can be sent as stamped: no fatal error, no bump, its identity current. */
+static bool sendable(struct ktx__idem *idem, const struct ktx__batch *b)
+{
+    return !ktx__sender_fatal(idem->sender) && !idem->bump_requested &&
+           b->producer_id == idem->producer_id && b->producer_epoch == idem->producer_epoch;
+}
+
+/*
+ * One step of the pipeline (sender thread): takes the finished job (waiting for it when
+ * |wait|), fails its batches after a failed commit, gives them back when the identity
+ * moved, otherwise queues them to be sent; sends the committed batches (directly when
+ * |send|, else gives them back as retries); hands the next job to the thread.
+ * Returns the commit error of the finished job, or 0.
+ */
+static int async_step(struct ktx__persist *persist, struct ktx__idem *idem, bool wait, bool send)
+{
+    struct ktx__journal_async *a = persist->async;
+    int64_t now = ktx__net_now(ktx__sender_net(idem->sender));
+    int err = 0;
+    bool done;
+
+    pthread_mutex_lock(&a->mu);
+    while (wait && a->running && !a->done)
+        pthread_cond_wait(&a->cv, &a->mu);
+    done = a->running && a->done;
+    pthread_mutex_unlock(&a->mu);
+    if (done) {
+        struct jjob *j = &a->run;
+
+        err = j->err;
+        for (size_t i = 0; i < j->nb; i++) {
+            if (err != 0)
+                ktx__accumulator_complete(idem->sender->acc, j->b[i], KTX_ERR_STORE, -1, -1);
+            else if (j->skipped)
+                give_back(idem, j->b[i]);
+            else if (batch_push(&a->ready, &a->nready, &a->ready_cap, j->b[i]) != 0)
+                give_back(idem, j->b[i]); /* sent as a retry: journaled already */
+        }
+        jjob_clear(j);
+        a->running = false;
+        a->done = false;
+    }
+    if (a->nready > 0) {
+        size_t k = 0;
+
+        for (size_t i = 0; i < a->nready; i++) {
+            if (send && sendable(idem, a->ready[i]))
+                a->ready[k++] = a->ready[i];
+            else
+                give_back(idem, a->ready[i]);
+        }
+        a->nready = k > 0 ? ktx__sender_send_journaled(idem->sender, a->ready, k, now) : 0;
+    }
+    if (err == 0 && async_submit(persist, idem) != 0)
+        err = KTX_ERR_NO_MEMORY;
+    return err;
+}
+
+/* Completes every async job (waiting for the thread) and gives their batches back; for the
+ * synchronous commits of checkpoints, a fatal error or a bump. Returns the first error. */
+static int async_settle(struct ktx__persist *persist, struct ktx__idem *idem)
+{
+    int err = 0, e;
+
+    while (persist->async && async_active(persist)) {
+        if ((e = async_step(persist, idem, true, false)) != 0 && err == 0)
+            err = e;
+        if (err != 0 && !persist->async->running) {
+            /* No further job: the building one's batches fail unsent. */
+            for (size_t i = 0; i < persist->async->build.nb; i++)
+                ktx__accumulator_complete(idem->sender->acc, persist->async->build.b[i],
+                                          KTX_ERR_STORE, -1, -1);
+            jjob_clear(&persist->async->build);
+        }
+    }
+    return err;
+}
+
+/* True when commits may run on the journal thread: no checkpoint in play. */
+static bool async_allowed(struct ktx__persist *persist, struct ktx__idem *idem)
+{
+    return !atomic_load(&persist->gated) && atomic_load(&persist->ckpt_requested) == 0 &&
+           persist->held_cnt == 0 && !persist->store_err && !ktx__sender_fatal(idem->sender) &&
+           !idem->bump_requested;
+}
+
+/* The drained hook without checkpoints: retries (journaled) go in this turn, the new
+ * batches join the building job. Returns 0 or an error for the batches left. */
+static int async_drained(struct ktx__persist *persist, struct ktx__idem *idem,
+                         struct ktx__batch **batches, size_t count)
+{
+    int err = 0;
+
+    for (size_t i = 0; err == 0 && i < count; i++) {
+        struct ktx__batch *b = batches[i];
+
+        if (b->producer_id < 0 || find_live(persist, b) >= 0)
+            continue; /* not journaled (no identity) or a retry of a journaled batch */
+        if ((err = async_add(persist, idem, b)) == 0)
+            batches[i] = NULL;
+    }
+    if (err == 0)
+        err = async_submit(persist, idem);
+    return err;
+}
+
+/* Records a failed async commit: the producer becomes fatal (KTX_ERR_STORE). */
+static void async_failed(struct ktx__persist *persist, struct ktx__idem *idem, int err)
+{
+    pthread_mutex_lock(&persist->lock);
+    if (!persist->store_err) /* logged once */
+        commit_failed(persist, idem, err);
+    pthread_mutex_unlock(&persist->lock);
+    ktx__sender_set_fatal(idem->sender, KTX_ERR_STORE);
+}
+
 int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__batch **batches,
                          size_t count)
 {
@@ -446,8 +876,18 @@ int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__b
     int err;
 
     (void)sender;
-    pthread_mutex_lock(&persist->lock);
     persist->turns++;
+    if (async_allowed(persist, idem) && async_get(persist, idem)) {
+        if ((err = async_drained(persist, idem, batches, count)) != 0)
+            async_failed(persist, idem, err);
+        return err != 0 ? KTX_ERR_STORE : 0;
+    }
+    /* Synchronous: the async jobs before this turn are committed first (in order). */
+    if ((err = async_settle(persist, idem)) != 0) {
+        async_failed(persist, idem, err);
+        return KTX_ERR_STORE;
+    }
+    pthread_mutex_lock(&persist->lock);
     err = group_commit(persist, idem, batches, count);
     if (err != 0)
         commit_failed(persist, idem, err);
@@ -476,6 +916,16 @@ void ktx__journal_idle(struct ktx__idem *idem)
     uint64_t min;
     int err;
 
+    if (persist->async && async_active(persist)) {
+        /* The pipeline: send what the thread committed, start the next job. A checkpoint,
+         * a fatal error or a bump settles it first (synchronous from then on). */
+        err = async_allowed(persist, idem) ? async_step(persist, idem, false, true)
+                                           : async_settle(persist, idem);
+        if (err != 0)
+            async_failed(persist, idem, err);
+        if (async_active(persist))
+            return; /* acknowledgements go with the next job */
+    }
     if (persist->store_err || ktx__sender_fatal(idem->sender) || idem->bump_requested) {
         give_back_held(idem);
         return;
@@ -561,13 +1011,44 @@ void ktx__journal_log_stats(struct ktx__idem *idem)
 
 bool ktx__journal_has_held(const struct ktx__persist *persist)
 {
-    return persist->held_cnt > 0;
+    return persist->held_cnt > 0 || async_active(persist);
+}
+
+/* Stops the journal thread (after the job it runs) and frees the pipeline; the batches it
+ * still holds are completed with |err| when |idem| is given. */
+static void async_stop(struct ktx__persist *persist, struct ktx__idem *idem, int err)
+{
+    struct ktx__journal_async *a = persist->async;
+    struct jjob *jobs[2];
+
+    if (!a)
+        return;
+    pthread_mutex_lock(&a->mu);
+    a->stop = true;
+    pthread_cond_broadcast(&a->cv);
+    pthread_mutex_unlock(&a->mu);
+    pthread_join(a->thread, NULL);
+    jobs[0] = &a->run;
+    jobs[1] = &a->build;
+    for (size_t k = 0; idem && k < 2; k++)
+        for (size_t i = 0; i < jobs[k]->nb && (k == 1 || a->running); i++)
+            ktx__accumulator_complete(idem->sender->acc, jobs[k]->b[i], err, -1, -1);
+    for (size_t i = 0; idem && i < a->nready; i++)
+        ktx__accumulator_complete(idem->sender->acc, a->ready[i], err, -1, -1);
+    jjob_free(&a->run);
+    jjob_free(&a->build);
+    free(a->ready);
+    pthread_cond_destroy(&a->cv);
+    pthread_mutex_destroy(&a->mu);
+    free(a);
+    persist->async = NULL;
 }
 
 void ktx__journal_purge_held(struct ktx__idem *idem, int err)
 {
     struct ktx__persist *persist = idem->persist;
 
+    async_stop(persist, idem, err);
     for (size_t i = 0; i < persist->held_cnt; i++)
         ktx__accumulator_complete(idem->sender->acc, persist->held[i], err, -1, -1);
     persist->held_cnt = 0;
@@ -730,6 +1211,7 @@ bool ktx__journal_replay(struct ktx__idem *idem, struct ktx__sender *sender, int
 
 void ktx__journal_free(struct ktx__persist *persist)
 {
+    async_stop(persist, NULL, 0);
     ktx__journal_discard(persist);
     for (size_t i = 0; i < persist->ckpt_cnt; i++)
         free(persist->ckpts[i].position);

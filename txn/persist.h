@@ -57,6 +57,8 @@ struct ktx__journal_entry {
     bool acked;                     /* acknowledged; deleted at the next group commit */
 };
 
+struct ktx__journal_async;
+
 /* A checkpoint the application gave in journal mode, not yet written: it covers the
  * batches whose seal_gen is below |seal| (txn/journal.c). */
 struct ktx__journal_ckpt {
@@ -139,6 +141,7 @@ struct ktx__persist {
     size_t held_cnt, held_cap;
     int max_in_flight;              /* batches in flight per partition (accumulator) */
     uint64_t turns;                 /* drained hook calls (sender turns that drained) */
+    struct ktx__journal_async *async; /* the journal thread and its commits (journal.c) */
     int64_t opened_ms;              /* when the journal was loaded (monotonic clock) */
     bool (*next_may_drain)(void *opaque, const struct ktx__batch *batch);
     bool (*next_has_pending)(void *opaque);
