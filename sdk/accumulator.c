@@ -314,12 +314,15 @@ static void free_list(struct ktx__batch *batch)
  * The partition a thread appended to last, so that a run of records to one partition skips
  * the table lock and the hash. An entry is valid only while |generation| equals
  * destroy_generation: every destroy bumps it, so that an accumulator allocated at a freed
- * one's address never sees the old partition.
+ * one's address never sees the old partition. |interned| is the interned topic name
+ * (ktx__acc_record.topic_interned) it was found for, else NULL: an append with an interned
+ * name matches by that address, without comparing the name.
  */
 struct last_part {
     const struct ktx__accumulator *acc;
     struct ktx__acc_part *part;
     uint_fast64_t generation;
+    const char *interned;
 };
 
 static atomic_uint_fast64_t destroy_generation;
@@ -443,13 +446,14 @@ struct ktx__acc_part *ktx__accumulator_find(struct ktx__accumulator *acc, const 
 /* Returns the partition, creating it on first use; NULL on OOM. Partitions live until the
  * accumulator is destroyed, so the calling thread's last one is reused without the lock. */
 static struct ktx__acc_part *get_part(struct ktx__accumulator *acc, const char *topic,
-                                      int32_t partition)
+                                      bool interned, int32_t partition)
 {
     struct last_part *last = &thread_last_part;
     uint_fast64_t generation = atomic_load(&destroy_generation);
 
     if (last->acc == acc && last->generation == generation &&
-        last->part->partition == partition && strcmp(last->part->topic, topic) == 0)
+        last->part->partition == partition &&
+        (interned ? last->interned == topic : strcmp(last->part->topic, topic) == 0))
         return last->part;
     struct ktx__acc_part *part = ktx__accumulator_find(acc, topic, partition);
     if (!part) {
@@ -460,7 +464,7 @@ static struct ktx__acc_part *get_part(struct ktx__accumulator *acc, const char *
         pthread_rwlock_unlock(&acc->table_lock);
     }
     if (part)
-        *last = (struct last_part){acc, part, generation};
+        *last = (struct last_part){acc, part, generation, interned ? topic : NULL};
     return part;
 }
 
@@ -500,18 +504,20 @@ static int reserve_meta(struct ktx__accumulator *acc, struct ktx__batch *batch)
 }
 
 /*
- * Appends |rec| to |batch|. Returns 0, KTX__BATCH_FULL (the batch is marked full) or an
- * error from the batch writer. |batch|'s partition lock held.
+ * Appends |rec|, whose ktx__batch_record_fields_size() is |fields|, to |batch|. Returns 0,
+ * KTX__BATCH_FULL (the batch is marked full) or an error from the batch writer. |batch|'s
+ * partition lock held.
  */
 static int batch_try_append(struct ktx__accumulator *acc, struct ktx__batch *batch,
-                            const struct ktx__acc_record *rec)
+                            const struct ktx__acc_record *rec, size_t fields)
 {
     if (batch->full || batch->bw.sealed)
         return KTX__BATCH_FULL;
     int err = reserve_meta(acc, batch);
     if (!err)
-        err = ktx__batch_append(&batch->bw, rec->timestamp, rec->key, rec->key_len, rec->value,
-                                rec->value_len, rec->headers, rec->header_count);
+        err = ktx__batch_append_sized(&batch->bw, fields, rec->timestamp, rec->key,
+                                      rec->key_len, rec->value, rec->value_len, rec->headers,
+                                      rec->header_count);
     if (err == KTX__BATCH_FULL)
         batch->full = true;
     if (err)
@@ -530,11 +536,12 @@ static int batch_try_append(struct ktx__accumulator *acc, struct ktx__batch *bat
 /* Appends to |part|'s open batch (the tail). Returns 0, KTX__BATCH_FULL when there is no
  * open batch or it is full, or an error. |part|'s lock held. */
 static int part_try_append(struct ktx__accumulator *acc, struct ktx__acc_part *part,
-                           const struct ktx__acc_record *rec, struct ktx__acc_append_result *res)
+                           const struct ktx__acc_record *rec, size_t fields,
+                           struct ktx__acc_append_result *res)
 {
     if (!part->tail)
         return KTX__BATCH_FULL;
-    int err = batch_try_append(acc, part->tail, rec);
+    int err = batch_try_append(acc, part->tail, rec, fields);
     if (!err) {
         res->batch_full = part->tail->full || part->queued > 1;
     }
@@ -595,11 +602,11 @@ static struct ktx__batch *batch_new(struct ktx__accumulator *acc, struct ktx__ac
  * batch another thread created meanwhile, or to a new one. |part|'s lock held.
  */
 static int append_new_batch(struct ktx__accumulator *acc, struct ktx__acc_part *part,
-                            const struct ktx__acc_record *rec, size_t single, int64_t now,
-                            struct ktx__acc_append_result *res)
+                            const struct ktx__acc_record *rec, size_t fields, size_t single,
+                            int64_t now, struct ktx__acc_append_result *res)
 {
     size_t charge = new_batch_charge(acc, single);
-    int err = part_try_append(acc, part, rec, res);
+    int err = part_try_append(acc, part, rec, fields, res);
     if (err != KTX__BATCH_FULL) {
         pool_give(&acc->pool, charge);
         return err;
@@ -609,7 +616,7 @@ static int append_new_batch(struct ktx__accumulator *acc, struct ktx__acc_part *
         pool_give(&acc->pool, charge);
         return KTX_ERR_NO_MEMORY;
     }
-    err = batch_try_append(acc, batch, rec);
+    err = batch_try_append(acc, batch, rec, fields);
     if (err) {
         batch_free(batch);
         pool_give(&acc->pool, charge);
@@ -624,12 +631,15 @@ static int append_new_batch(struct ktx__accumulator *acc, struct ktx__acc_part *
     return 0;
 }
 
-/* Checks the record alone against the limits. Returns 0 or an error (message set). */
+/* Checks the record alone against the limits. Stores in |*fields| its
+ * ktx__batch_record_fields_size() (computed once per record, reused by the batch writer)
+ * and in |*single| its size in a batch of its own. Returns 0 or an error (message set). */
 static int check_record(struct ktx__accumulator *acc, const struct ktx__acc_record *rec,
-                        size_t *single, char *errbuf, size_t errsize)
+                        size_t *fields, size_t *single, char *errbuf, size_t errsize)
 {
-    size_t size = ktx__batch_record_size(0, 0, rec->key_len, rec->value_len, rec->headers,
-                                         rec->header_count);
+    *fields = ktx__batch_record_fields_size(rec->key_len, rec->value_len, rec->headers,
+                                            rec->header_count);
+    size_t size = ktx__batch_record_size_of(0, 0, *fields);
     if (size == SIZE_MAX || (rec->key_len > 0 && !rec->key) ||
         (rec->value_len > 0 && !rec->value)) {
         set_err(errbuf, errsize, "malformed record (bad key, value or header lengths)");
@@ -680,20 +690,20 @@ int ktx__accumulator_append(struct ktx__accumulator *acc, const char *topic, int
         set_err(errbuf, errsize, "invalid argument (NULL topic or record, or partition < 0)");
         return KTX_ERR_INVALID_ARG;
     }
-    size_t single;
-    int err = check_record(acc, rec, &single, errbuf, errsize);
+    size_t fields, single;
+    int err = check_record(acc, rec, &fields, &single, errbuf, errsize);
     if (err)
         return err;
     if (atomic_load(&acc->closed)) {
         set_err(errbuf, errsize, "the producer is closing");
         return KTX_ERR_CLOSED;
     }
-    struct ktx__acc_part *part = get_part(acc, topic, partition);
+    struct ktx__acc_part *part = get_part(acc, topic, rec->topic_interned, partition);
     if (!part)
         return KTX_ERR_NO_MEMORY;
     res->part = part;
     pthread_mutex_lock(&part->lock);
-    err = part_try_append(acc, part, rec, res);
+    err = part_try_append(acc, part, rec, fields, res);
     pthread_mutex_unlock(&part->lock);
     if (err != KTX__BATCH_FULL)
         return err;
@@ -709,7 +719,7 @@ int ktx__accumulator_append(struct ktx__accumulator *acc, const char *topic, int
         set_err(errbuf, errsize, "the producer is closing");
         err = KTX_ERR_CLOSED;
     } else {
-        err = append_new_batch(acc, part, rec, single, now, res);
+        err = append_new_batch(acc, part, rec, fields, single, now, res);
     }
     pthread_mutex_unlock(&part->lock);
     return err;

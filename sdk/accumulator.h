@@ -128,6 +128,11 @@ struct ktx__acc_record {
     size_t header_count;
     int64_t timestamp;
     void *opaque;
+    /* The topic argument of ktx__accumulator_append() is interned: the same pointer always
+     * names the same topic and its bytes never change while the accumulator lives (the
+     * metadata cache's copy, ktx__metadata_partition_count_name()). The calling thread's
+     * last partition is then recognised by the address, without comparing the name. */
+    bool topic_interned;
 };
 
 /* What an append did, for the caller (wake the sender when a batch filled or was made). */

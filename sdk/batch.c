@@ -166,32 +166,46 @@ static size_t field_size(int32_t len)
     return var_size(len) + (len > 0 ? (size_t)len : 0);
 }
 
-/* Returns the size of a record's body (everything after its length prefix), or SIZE_MAX
- * when the record cannot be encoded. Sizes are plain arithmetic on the lengths. */
-static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
-                               int32_t value_len, const struct ktx__record_header *headers,
-                               size_t header_count)
+size_t ktx__batch_record_fields_size(int32_t key_len, int32_t value_len,
+                                     const struct ktx__record_header *headers,
+                                     size_t header_count)
 {
     if (key_len < -1 || value_len < -1 || header_count > INT32_MAX ||
         (header_count && !headers))
         return SIZE_MAX;
-    size_t body = 1 + var_size(timestamp_delta) + var_size(offset_delta) +
-                  field_size(key_len) + field_size(value_len) + var_size((int32_t)header_count);
+    size_t size = field_size(key_len) + field_size(value_len) + var_size((int32_t)header_count);
     for (size_t i = 0; i < header_count; i++) {
         if (headers[i].key.len < 0 || headers[i].value.len < -1)
             return SIZE_MAX;
-        body += field_size(headers[i].key.len) + field_size(headers[i].value.len);
+        size += field_size(headers[i].key.len) + field_size(headers[i].value.len);
     }
+    return size > INT32_MAX ? SIZE_MAX : size;
+}
+
+/* Returns the size of a record's body (everything after its length prefix) whose fields
+ * take |fields| bytes (ktx__batch_record_fields_size()), or SIZE_MAX when the record cannot
+ * be encoded. Sizes are plain arithmetic on the lengths. */
+static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, size_t fields)
+{
+    if (fields == SIZE_MAX)
+        return SIZE_MAX;
+    size_t body = 1 + var_size(timestamp_delta) + var_size(offset_delta) + fields;
     return body > INT32_MAX ? SIZE_MAX : body;
+}
+
+size_t ktx__batch_record_size_of(int64_t timestamp_delta, int32_t offset_delta, size_t fields)
+{
+    size_t body = record_body_size(timestamp_delta, offset_delta, fields);
+    return body == SIZE_MAX ? SIZE_MAX : var_size((int32_t)body) + body;
 }
 
 size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
                               int32_t value_len, const struct ktx__record_header *headers,
                               size_t header_count)
 {
-    size_t body = record_body_size(timestamp_delta, offset_delta, key_len, value_len, headers,
-                                   header_count);
-    return body == SIZE_MAX ? SIZE_MAX : var_size((int32_t)body) + body;
+    return ktx__batch_record_size_of(timestamp_delta, offset_delta,
+                                     ktx__batch_record_fields_size(key_len, value_len, headers,
+                                                                   header_count));
 }
 
 /*
@@ -236,6 +250,17 @@ int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const 
                       int32_t key_len, const void *value, int32_t value_len,
                       const struct ktx__record_header *headers, size_t header_count)
 {
+    return ktx__batch_append_sized(bw, ktx__batch_record_fields_size(key_len, value_len,
+                                                                     headers, header_count),
+                                   timestamp_ms, key, key_len, value, value_len, headers,
+                                   header_count);
+}
+
+int ktx__batch_append_sized(struct ktx__batch_writer *bw, size_t fields, int64_t timestamp_ms,
+                            const void *key, int32_t key_len, const void *value,
+                            int32_t value_len, const struct ktx__record_header *headers,
+                            size_t header_count)
+{
     if (bw->sealed)
         return KTX_ERR_STATE;
     if ((key_len > 0 && !key) || (value_len > 0 && !value))
@@ -244,7 +269,7 @@ int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const 
     int64_t delta;
     if (__builtin_sub_overflow(timestamp_ms, base, &delta))
         return KTX_ERR_INVALID_ARG;
-    size_t body = record_body_size(delta, bw->count, key_len, value_len, headers, header_count);
+    size_t body = record_body_size(delta, bw->count, fields);
     if (body == SIZE_MAX)
         return KTX_ERR_INVALID_ARG;
     int err = check_fits(bw, var_size((int32_t)body) + body);

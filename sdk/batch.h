@@ -120,6 +120,21 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
                               size_t header_count);
 
 /*
+ * Returns the encoded size of a record's key, value and headers (their length prefixes and
+ * the header count included): the part of ktx__batch_record_size() that does not depend on
+ * the record's place in its batch. SIZE_MAX when the record cannot be encoded (as
+ * ktx__batch_record_size()). Computed once per record by the accumulator and passed to
+ * ktx__batch_record_size_of() and ktx__batch_append_sized().
+ */
+size_t ktx__batch_record_fields_size(int32_t key_len, int32_t value_len,
+                                     const struct ktx__record_header *headers,
+                                     size_t header_count);
+
+/* ktx__batch_record_size() of a record whose ktx__batch_record_fields_size() is |fields|
+ * (SIZE_MAX gives SIZE_MAX). */
+size_t ktx__batch_record_size_of(int64_t timestamp_delta, int32_t offset_delta, size_t fields);
+
+/*
  * Appends one record. |key| / |value| (|key_len| / |value_len| bytes, -1 for null) and
  * |headers| are borrowed for the call and copied into the batch.
  * Returns 0 when the record was added; KTX__BATCH_FULL when the batch already holds
@@ -132,6 +147,14 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
 int ktx__batch_append(struct ktx__batch_writer *bw, int64_t timestamp_ms, const void *key,
                       int32_t key_len, const void *value, int32_t value_len,
                       const struct ktx__record_header *headers, size_t header_count);
+
+/* ktx__batch_append() for a record whose ktx__batch_record_fields_size() the caller has
+ * computed already: |fields| must be that value for these lengths and headers (SIZE_MAX
+ * gives KTX_ERR_INVALID_ARG). Saves the second pass over the headers. */
+int ktx__batch_append_sized(struct ktx__batch_writer *bw, size_t fields, int64_t timestamp_ms,
+                            const void *key, int32_t key_len, const void *value,
+                            int32_t value_len, const struct ktx__record_header *headers,
+                            size_t header_count);
 
 /*
  * Finishes the batch: fills in batchLength, magic, attributes (compression type),

@@ -627,23 +627,35 @@ int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_
     return rc;
 }
 
-int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic)
+int32_t ktx__metadata_partition_count_name(struct ktx__metadata *md, const char *topic,
+                                           const char **name)
 {
     struct last_count *last = &thread_last_count;
     uint_fast64_t generation = atomic_load(&count_generation);
     int32_t count = -1;
     struct mtopic *t;
 
-    if (last->md == md && last->generation == generation && strcmp(last->name, topic) == 0)
+    if (last->md == md && last->generation == generation && strcmp(last->name, topic) == 0) {
+        if (name)
+            *name = last->name;
         return last->count;
+    }
     pthread_mutex_lock(&md->lock);
     t = topic_find(md, topic, strlen(topic));
     if (t != NULL)
         count = t->partition_count;
-    if (count >= 0)
+    if (count >= 0) {
         *last = (struct last_count){md, t->name, count, generation};
+        if (name)
+            *name = t->name;
+    }
     pthread_mutex_unlock(&md->lock);
     return count;
+}
+
+int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic)
+{
+    return ktx__metadata_partition_count_name(md, topic, NULL);
 }
 
 enum ktx__topic_status ktx__metadata_topic_status(struct ktx__metadata *md, const char *topic,

@@ -135,6 +135,14 @@ int ktx__metadata_leader_for(struct ktx__metadata *md, const char *topic, int32_
  * binary search over the topics. Never blocks on I/O. */
 int32_t ktx__metadata_partition_count(struct ktx__metadata *md, const char *topic);
 
+/* As ktx__metadata_partition_count(), and when the count is known (>= 0) stores in |*name|
+ * the cache's own copy of the topic's name: the same pointer for the same name, never
+ * modified, until the cache is destroyed (topics are never removed before). ktx_send()
+ * passes it to the partitioner and the accumulator, which then recognise the topic by its
+ * address (one name comparison per record instead of three). |name| may be NULL. */
+int32_t ktx__metadata_partition_count_name(struct ktx__metadata *md, const char *topic,
+                                           const char **name);
+
 /*
  * Tells whether |topic| is known. A topic of interest that no response has listed without
  * error by |deadline| (e.g. its add time plus max.block.ms) is FAILED with

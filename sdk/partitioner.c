@@ -78,12 +78,15 @@ struct retired_table {
 /*
  * The sticky entry a thread used last, so that keyless records skip the lock and the hash.
  * Valid while |generation| equals table_generation, which every table growth and every
- * destroy bump; its value is re-checked against the partition count.
+ * destroy bump; its value is re-checked against the partition count. |interned| is the
+ * interned name (ktx__partitioner_partition_interned()) it was found for, else NULL: an
+ * interned call matches by that address, without comparing the name.
  */
 struct last_sticky {
     const struct ktx__partitioner *part;
     struct sticky_topic *st;
     uint_fast64_t generation;
+    const char *interned;
 };
 
 static atomic_uint_fast64_t table_generation;
@@ -266,9 +269,10 @@ static int32_t pick_next(struct ktx__partitioner *part, int32_t count, const int
     return pick_partition(part, count, available, available_count, avoid);
 }
 
-int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *topic,
-                                   const void *key, size_t key_len, int32_t partition_count,
-                                   const int32_t *available, size_t available_count)
+/* ktx__partitioner_partition(), where |interned| says |topic| is an interned name. */
+static int32_t partition_of(struct ktx__partitioner *part, const char *topic, bool interned,
+                            const void *key, size_t key_len, int32_t partition_count,
+                            const int32_t *available, size_t available_count)
 {
     if (partition_count <= 0 || !topic || !part)
         return KTX_ERR_INVALID_ARG;
@@ -278,7 +282,7 @@ int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *to
     uint_fast64_t generation = atomic_load(&table_generation);
     int32_t p = KTX_ERR_NO_MEMORY;
     if (last->part == part && last->generation == generation &&
-        strcmp(last->st->topic, topic) == 0) {
+        (interned ? last->interned == topic : strcmp(last->st->topic, topic) == 0)) {
         p = atomic_load(&last->st->partition);
         if (p >= 0 && p < partition_count)
             return p;
@@ -291,10 +295,27 @@ int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *to
             st->partition = pick_partition(part, partition_count, available, available_count,
                                            -1);
         p = st->partition;
-        *last = (struct last_sticky){part, st, generation};
+        *last = (struct last_sticky){part, st, generation, interned ? topic : NULL};
     }
     pthread_mutex_unlock(&part->lock);
     return p;
+}
+
+int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *topic,
+                                   const void *key, size_t key_len, int32_t partition_count,
+                                   const int32_t *available, size_t available_count)
+{
+    return partition_of(part, topic, false, key, key_len, partition_count, available,
+                        available_count);
+}
+
+int32_t ktx__partitioner_partition_interned(struct ktx__partitioner *part, const char *topic,
+                                            const void *key, size_t key_len,
+                                            int32_t partition_count, const int32_t *available,
+                                            size_t available_count)
+{
+    return partition_of(part, topic, true, key, key_len, partition_count, available,
+                        available_count);
 }
 
 void ktx__partitioner_on_new_batch(struct ktx__partitioner *part, const char *topic,

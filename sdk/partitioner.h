@@ -83,6 +83,18 @@ int32_t ktx__partitioner_partition(struct ktx__partitioner *part, const char *to
                                    const int32_t *available, size_t available_count);
 
 /*
+ * As ktx__partitioner_partition(), for a |topic| that is interned: the same pointer always
+ * names the same topic and its bytes never change while |part| lives (the metadata cache's
+ * copy, ktx__metadata_partition_count_name()). The thread-local entry is then recognised by
+ * the address alone, without comparing the name. Passing a buffer that is later rewritten
+ * with another name, or freed and reused, is a bug: use ktx__partitioner_partition().
+ */
+int32_t ktx__partitioner_partition_interned(struct ktx__partitioner *part, const char *topic,
+                                            const void *key, size_t key_len,
+                                            int32_t partition_count, const int32_t *available,
+                                            size_t available_count);
+
+/*
  * Tells the partitioner that the batch of |topic|'s sticky partition |prev_partition| is
  * full (the accumulator returned KTX__ACC_NEW_BATCH): when the sticky partition is still
  * |prev_partition|, a new one is chosen at random among |available| (all partitions when

@@ -222,10 +222,11 @@ static ktx_error_t *check_record(const ktx_record_t *rec)
 
 /*
  * Waits up to max.block.ms for |topic|'s partition count, as Kafka's waitOnMetadata().
- * Stores it in |*count| and returns NULL, or returns _TIMED_OUT, the topic's error, _CLOSED
- * or the fatal error.
+ * Stores it in |*count|, the cache's interned name in |*name|, and returns NULL, or returns
+ * _TIMED_OUT, the topic's error, _CLOSED or the fatal error.
  */
-static ktx_error_t *wait_for_topic(ktx_producer_t *p, const char *topic, int32_t *count)
+static ktx_error_t *wait_for_topic(ktx_producer_t *p, const char *topic, int32_t *count,
+                                   const char **name)
 {
     int64_t start = mono_ms(), deadline = start + p->v.max_block_ms;
     uint64_t generation = 0;
@@ -237,7 +238,7 @@ static ktx_error_t *wait_for_topic(ktx_producer_t *p, const char *topic, int32_t
     for (;;) {
         int64_t now = mono_ms();
 
-        if ((*count = ktx__metadata_partition_count(p->md, topic)) >= 0)
+        if ((*count = ktx__metadata_partition_count_name(p->md, topic, name)) >= 0)
             return NULL;
         if (atomic_load(&p->closed))
             return ktx__error_new(KTX_ERR_CLOSED, 0, "ktx_send: the producer is closing");
@@ -269,29 +270,30 @@ static ktx_error_t *append_error(const ktx_producer_t *p, int err, const char *m
     }
 }
 
-/* Appends |ar| to |topic| at monotonic time |now|, choosing the partition when |partition|
- * is ANY. */
-static int append(ktx_producer_t *p, const ktx_record_t *rec, int32_t count, int64_t now,
-                  const struct ktx__acc_record *ar, struct ktx__acc_append_result *res,
-                  char *msg, size_t msgsize)
+/* Appends |ar| to |topic| (the metadata cache's interned copy of rec->topic, see
+ * ktx__metadata_partition_count_name(); |ar| says so) at monotonic time |now|, choosing the
+ * partition when |partition| is ANY. */
+static int append(ktx_producer_t *p, const ktx_record_t *rec, const char *topic, int32_t count,
+                  int64_t now, const struct ktx__acc_record *ar,
+                  struct ktx__acc_append_result *res, char *msg, size_t msgsize)
 {
     bool chosen = rec->partition == KTX_PARTITION_ANY;
     bool sticky = chosen && ktx__partitioner_is_sticky(p->part, rec->key);
     int32_t partition = rec->partition;
     int err;
 
-    if (chosen && (partition = ktx__partitioner_partition(p->part, rec->topic, rec->key,
-                                                          rec->key_len, count, NULL, 0)) < 0)
+    if (chosen && (partition = ktx__partitioner_partition_interned(p->part, topic, rec->key,
+                                                                   rec->key_len, count, NULL,
+                                                                   0)) < 0)
         return partition;
-    err = ktx__accumulator_append(p->acc, rec->topic, partition, ar, now, sticky, res, msg,
-                                  msgsize);
+    err = ktx__accumulator_append(p->acc, topic, partition, ar, now, sticky, res, msg, msgsize);
     if (err == KTX__ACC_NEW_BATCH) {
-        ktx__partitioner_on_new_batch(p->part, rec->topic, partition, count, NULL, 0);
-        partition = ktx__partitioner_partition(p->part, rec->topic, rec->key, rec->key_len,
-                                               count, NULL, 0);
+        ktx__partitioner_on_new_batch(p->part, topic, partition, count, NULL, 0);
+        partition = ktx__partitioner_partition_interned(p->part, topic, rec->key, rec->key_len,
+                                                        count, NULL, 0);
         if (partition < 0)
             return partition;
-        err = ktx__accumulator_append(p->acc, rec->topic, partition, ar, now, false, res, msg,
+        err = ktx__accumulator_append(p->acc, topic, partition, ar, now, false, res, msg,
                                       msgsize);
     }
     return err;
@@ -302,6 +304,7 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
     struct ktx__record_header stack_headers[KTX__PRODUCER_STACK_HEADERS], *headers = stack_headers;
     struct ktx__acc_append_result res = {0};
     struct ktx__acc_record ar;
+    const char *topic = NULL;
     char msg[256] = "";
     int64_t now, wall;
     int32_t count;
@@ -318,8 +321,10 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
         return fatal_error(err);
     if ((e = ktx__sender_check_send(producer->sender)) != NULL)
         return e; /* e.g. a transactional producer without an open transaction */
-    if ((count = ktx__metadata_partition_count(producer->md, rec->topic)) < 0 &&
-        (e = wait_for_topic(producer, rec->topic, &count)) != NULL)
+    /* The one name comparison per record: the partitioner and the accumulator get the
+     * cache's interned copy of the name and recognise it by its address. */
+    if ((count = ktx__metadata_partition_count_name(producer->md, rec->topic, &topic)) < 0 &&
+        (e = wait_for_topic(producer, rec->topic, &count, &topic)) != NULL)
         return e;
     if (rec->partition >= count)
         return ktx__error_new(KTX_ERR_UNKNOWN_TOPIC_OR_PARTITION, 0,
@@ -343,7 +348,8 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
     wall = record_clock_ms(&now);
     ar.timestamp = rec->timestamp ? rec->timestamp : wall;
     ar.opaque = rec->opaque;
-    err = append(producer, rec, count, now, &ar, &res, msg, sizeof(msg));
+    ar.topic_interned = true;
+    err = append(producer, rec, topic, count, now, &ar, &res, msg, sizeof(msg));
     if (headers != stack_headers)
         free(headers);
     if (err != 0)

@@ -104,6 +104,16 @@ static int append_value(struct ktx__accumulator *acc, const char *topic, int32_t
     return ktx__accumulator_append(acc, topic, partition, &rec, now, false, NULL, NULL, 0);
 }
 
+/* Appends a keyless record |value| with the topic marked interned (as ktx_send() does). */
+static int append_interned(struct ktx__accumulator *acc, const char *topic, int32_t partition,
+                           const char *value)
+{
+    struct ktx__acc_record rec = {.key_len = -1, .value = value,
+                                  .value_len = (int32_t)strlen(value), .timestamp = T0,
+                                  .topic_interned = true};
+    return ktx__accumulator_append(acc, topic, partition, &rec, T0, false, NULL, NULL, 0);
+}
+
 static void assert_bytes(struct ktx__bytes got, const void *want, int32_t want_len)
 {
     ck_assert_int_eq(got.len, want_len);
@@ -563,7 +573,9 @@ static void *conc_producer(void *arg)
         /* Half to the shared partition 0, half to this thread's own partition. */
         int32_t partition = (i & 1) ? 1 + c->thread : 0;
         snprintf(value, sizeof(value), "%d:%d", c->thread, i);
-        if (append_value(c->acc, "conc", partition, value, T0, NULL) != 0)
+        /* Odd threads pass the topic interned (as ktx_send() does), even ones plainly. */
+        if ((c->thread & 1 ? append_interned(c->acc, "conc", partition, value)
+                           : append_value(c->acc, "conc", partition, value, T0, NULL)) != 0)
             c->failures++;
     }
     return NULL;
@@ -1126,6 +1138,67 @@ START_TEST(test_sticky_partition_switches_when_its_batch_fills_and_spreads)
 }
 END_TEST
 
+/*
+ * An interned topic (the metadata cache's copy, passed by ktx_send()) is recognised by its
+ * address: records under two interned names and under plain names of the same bytes (one
+ * in a buffer rewritten between calls) land in exactly their topic's partitions, and an
+ * accumulator made after a destroy never sees the old one's partition.
+ */
+START_TEST(test_interned_topics_are_matched_by_address_and_agree_with_plain_names)
+{
+    static const char a[] = "ta", b[] = "tb";
+    char buf[8];
+    struct ktx__acc_conf ac = test_conf();
+    struct ktx__accumulator *acc = new_acc(&ac);
+    for (int i = 0; i < 60; i++) {
+        switch (i % 6) {
+        case 0: ck_assert_int_eq(append_interned(acc, a, 0, "a0"), 0); break;
+        case 1: ck_assert_int_eq(append_interned(acc, b, 0, "b0"), 0); break;
+        case 2: ck_assert_int_eq(append_interned(acc, a, 1, "a1"), 0); break;
+        case 3:
+            strcpy(buf, "ta");
+            ck_assert_int_eq(append_value(acc, buf, 0, "a0", T0, NULL), 0);
+            break;
+        case 4:
+            ck_assert_int_eq(append_interned(acc, a, 0, "a0"), 0);
+            strcpy(buf, "tb"); /* same address, other name: not the last partition */
+            ck_assert_int_eq(append_value(acc, buf, 0, "b0", T0, NULL), 0);
+            break;
+        default: ck_assert_int_eq(append_interned(acc, b, 0, "b0"), 0); break;
+        }
+    }
+    ktx__accumulator_flush_begin(acc);
+    struct ktx__batch *out[8];
+    size_t n = drain_ready(acc, T0, 1 << 20, out, 8);
+    int count[3] = {0};
+    ck_assert_uint_eq(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        const char *want = out[i]->topic[1] == 'a' ? (out[i]->partition ? "a1" : "a0") : "b0";
+        size_t len;
+        const uint8_t *p = ktx__batch_bytes(out[i], &len);
+        struct ktx__record_iter it;
+        struct ktx__record rec;
+        ck_assert_int_eq(ktx__record_iter_init(&it, p, len, NULL, 0), 0);
+        while (ktx__record_next(&it, &rec, NULL) == 0) {
+            ck_assert_int_eq(rec.value.len, 2);
+            ck_assert_mem_eq(rec.value.ptr, want, 2);
+        }
+        count[want[0] == 'b' ? 2 : want[1] - '0'] += out[i]->record_count;
+        finish(acc, out[i]);
+    }
+    ktx__accumulator_flush_end(acc);
+    ck_assert_int_eq(count[0], 30); /* cases 0, 3 and 4 */
+    ck_assert_int_eq(count[1], 10);
+    ck_assert_int_eq(count[2], 30); /* cases 1, 4 and 5 */
+    ktx__accumulator_destroy(acc);
+    /* A new accumulator (perhaps at the same address) starts with no partition. */
+    acc = new_acc(&ac);
+    ck_assert_int_eq(append_interned(acc, a, 0, "a0"), 0);
+    ck_assert_uint_eq(ktx__accumulator_batches(acc), 1);
+    ktx__accumulator_destroy(acc);
+}
+END_TEST
+
 static Suite *accumulator_suite(void)
 {
     Suite *s = suite_create("accumulator");
@@ -1138,6 +1211,7 @@ static Suite *accumulator_suite(void)
     tcase_add_test(tc, test_completed_batch_buffers_are_reused_within_buffer_memory);
     tcase_add_test(tc, test_record_that_cannot_fit_in_buffer_memory_fails_with_message_too_large);
     tcase_add_test(tc, test_invalid_arguments_are_refused);
+    tcase_add_test(tc, test_interned_topics_are_matched_by_address_and_agree_with_plain_names);
     tcase_add_test(tc, test_conf_values_map_to_accumulator_conf);
     tcase_add_test(tc, test_sticky_partition_switches_when_its_batch_fills_and_spreads);
     suite_add_tcase(s, tc);

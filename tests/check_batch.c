@@ -338,7 +338,9 @@ START_TEST(test_batch_control_marker_matches_hand_built_bytes)
 END_TEST
 
 /* Appends |n| random records (null and empty keys, values and headers mixed) to |bw|,
- * checking that each grows the batch by ktx__batch_record_size(). */
+ * checking that each grows the batch by ktx__batch_record_size() (which
+ * ktx__batch_record_size_of() of the fields' size matches), every other one through
+ * ktx__batch_append_sized(). */
 static void append_random(struct ktx__batch_writer *bw, struct test_record *recs,
                           struct ktx__record_header (*hdrs)[3], uint8_t *pool, int n,
                           uint64_t seed)
@@ -361,10 +363,27 @@ static void append_random(struct ktx__batch_writer *bw, struct test_record *recs
         int64_t base = i ? bw->base_timestamp : t->timestamp;
         size_t expect = ktx__batch_record_size(t->timestamp - base, i, t->key_len,
                                                t->value_len, t->headers, t->header_count);
+        size_t fields = ktx__batch_record_fields_size(t->key_len, t->value_len, t->headers,
+                                                      t->header_count);
+        ck_assert_uint_eq(ktx__batch_record_size_of(t->timestamp - base, i, fields), expect);
         size_t before = ktx__batch_writer_size(bw);
-        ck_assert_int_eq(ktx__batch_append(bw, t->timestamp, t->key, t->key_len, t->value,
-                                           t->value_len, t->headers, t->header_count),
-                         0);
+        /* Every other record through the accumulator's path: the fields' size computed
+         * once by the caller (SIZE_MAX first: refused, the batch unchanged). */
+        if (i % 2) {
+            ck_assert_int_eq(ktx__batch_append_sized(bw, SIZE_MAX, t->timestamp, t->key,
+                                                     t->key_len, t->value, t->value_len,
+                                                     t->headers, t->header_count),
+                             KTX_ERR_INVALID_ARG);
+            ck_assert_uint_eq(ktx__batch_writer_size(bw), before);
+            ck_assert_int_eq(ktx__batch_append_sized(bw, fields, t->timestamp, t->key,
+                                                     t->key_len, t->value, t->value_len,
+                                                     t->headers, t->header_count),
+                             0);
+        } else {
+            ck_assert_int_eq(ktx__batch_append(bw, t->timestamp, t->key, t->key_len, t->value,
+                                               t->value_len, t->headers, t->header_count),
+                             0);
+        }
         ck_assert_uint_eq(ktx__batch_writer_size(bw) - before, expect);
     }
 }

@@ -112,11 +112,28 @@ START_TEST(test_metadata_apply_fills_partitions_leaders_and_brokers)
     ck_assert_int_eq(addr.port, 9002);
     ck_assert_int_eq(ktx__metadata_broker(md, 3, &addr), KTX_ERR_INVALID_ARG);
 
+    /* The interned name: the cache's own copy, one address for the name whether the
+     * thread-local entry or the search answers, and kept across applied responses. */
+    char buf[16] = "orders";
+    const char *name = NULL, *name2 = NULL;
+    ck_assert_int_eq(ktx__metadata_partition_count_name(md, buf, &name), 3);
+    ck_assert_ptr_nonnull(name);
+    ck_assert_ptr_ne(name, buf);
+    ck_assert_str_eq(name, "orders");
+    ck_assert_int_eq(ktx__metadata_partition_count_name(md, "orders", &name2), 3);
+    ck_assert_ptr_eq(name2, name);
+    strcpy(buf, "audit"); /* unknown yet: -1, |*name| untouched */
+    name2 = NULL;
+    ck_assert_int_eq(ktx__metadata_partition_count_name(md, buf, &name2), -1);
+    ck_assert_ptr_null(name2);
+
     /* Topics not of interest are ignored. */
     fake_init(&f, "other", 0, 2);
     ck_assert_int_eq(ktx__metadata_apply(md, &f.resp, 20), 0);
     ck_assert_int_eq(ktx__metadata_partition_count(md, "other"), -1);
     ck_assert_int_eq(ktx__metadata_partition_count(md, "orders"), 3);
+    ck_assert_int_eq(ktx__metadata_partition_count_name(md, "orders", &name2), 3);
+    ck_assert_ptr_eq(name2, name);
     ktx__metadata_destroy(md);
 }
 END_TEST

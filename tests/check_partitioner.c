@@ -203,6 +203,52 @@ START_TEST(test_sticky_fast_path_is_per_partitioner_and_topic_and_follows_switch
 }
 END_TEST
 
+/*
+ * ktx_send() passes the metadata cache's interned name (same address, same bytes) and the
+ * thread-local entry then matches by address: interned and plain calls for one topic share
+ * its sticky partition, another interned name at another address is another topic, a
+ * switch is followed, and a partitioner destroyed and made again starts afresh.
+ */
+START_TEST(test_interned_topic_matches_by_address_and_agrees_with_plain_calls)
+{
+    static const char t_interned[] = "t", u_interned[] = "u";
+    char t_buf[8] = "t";
+    struct ktx__partitioner *part;
+    ck_assert_int_eq(ktx__partitioner_new(&part, false, 11), 0);
+    int32_t pt = ktx__partitioner_partition_interned(part, t_interned, NULL, 0, 1000, NULL, 0);
+    ck_assert_int_ge(pt, 0);
+    ck_assert_int_eq(ktx__partitioner_partition_interned(part, t_interned, NULL, 0, 1000, NULL,
+                                                         0), pt);
+    ck_assert_int_eq(ktx__partitioner_partition(part, t_buf, NULL, 0, 1000, NULL, 0), pt);
+    int32_t pu = ktx__partitioner_partition_interned(part, u_interned, NULL, 0, 1000, NULL, 0);
+    ck_assert_int_eq(ktx__partitioner_partition(part, "u", NULL, 0, 1000, NULL, 0), pu);
+    /* A plain call with a buffer rewritten to another name never reuses the entry. */
+    ck_assert_int_eq(ktx__partitioner_partition_interned(part, t_interned, NULL, 0, 1000, NULL,
+                                                         0), pt);
+    strcpy(t_buf, "u");
+    ck_assert_int_eq(ktx__partitioner_partition(part, t_buf, NULL, 0, 1000, NULL, 0), pu);
+    /* A keyed record is hashed whatever the entry says. */
+    ck_assert_int_eq(ktx__partitioner_partition_interned(part, t_interned, "k", 1, 1000, NULL,
+                                                         0),
+                     ktx__murmur2_partition("k", 1, 1000));
+    ktx__partitioner_on_new_batch(part, t_interned, pt, 1000, NULL, 0);
+    int32_t qt = ktx__partitioner_partition_interned(part, t_interned, NULL, 0, 1000, NULL, 0);
+    ck_assert_int_ne(qt, pt);
+    ck_assert_int_eq(ktx__partitioner_partition(part, "t", NULL, 0, 1000, NULL, 0), qt);
+    /* Fewer partitions than the sticky one: a new one below the count. */
+    int32_t count = qt > 0 ? qt : 1;
+    int32_t r = ktx__partitioner_partition_interned(part, t_interned, NULL, 0, count, NULL, 0);
+    ck_assert_int_ge(r, 0);
+    ck_assert_int_lt(r, count);
+    ktx__partitioner_destroy(part);
+    /* Another seed picks another first partition; the old entry must not answer. */
+    ck_assert_int_eq(ktx__partitioner_new(&part, false, 12), 0);
+    int32_t p2 = ktx__partitioner_partition_interned(part, t_interned, NULL, 0, 1000, NULL, 0);
+    ck_assert_int_eq(ktx__partitioner_partition(part, "t", NULL, 0, 1000, NULL, 0), p2);
+    ktx__partitioner_destroy(part);
+}
+END_TEST
+
 START_TEST(test_sticky_partition_switch_with_stale_previous_partition_is_ignored)
 {
     struct ktx__partitioner *part;
@@ -265,9 +311,13 @@ struct sticky_ctx {
 static void *sticky_thread(void *arg)
 {
     struct sticky_ctx *ctx = arg;
+    static const char a[] = "a", b[] = "b";
     for (int i = 0; i < 2000; i++) {
-        int32_t p = ktx__partitioner_partition(ctx->part, (i & 1) ? "a" : "b", NULL, 0, 6,
-                                               NULL, 0);
+        /* Interned names (as ktx_send() passes) mixed with plain ones. */
+        int32_t p = (i & 2) ? ktx__partitioner_partition_interned(ctx->part, (i & 1) ? a : b,
+                                                                  NULL, 0, 6, NULL, 0)
+                            : ktx__partitioner_partition(ctx->part, (i & 1) ? "a" : "b",
+                                                         NULL, 0, 6, NULL, 0);
         if (p < 0 || p >= 6)
             __atomic_add_fetch(&ctx->bad, 1, __ATOMIC_RELAXED);
         if (i % 10 == 0)
@@ -308,6 +358,7 @@ static Suite *partitioner_suite(void)
     tcase_add_test(tc, test_sticky_partition_switch_with_stale_previous_partition_is_ignored);
     tcase_add_test(tc, test_sticky_partition_is_chosen_among_available_partitions);
     tcase_add_test(tc, test_sticky_partitions_are_per_topic_and_survive_table_growth);
+    tcase_add_test(tc, test_interned_topic_matches_by_address_and_agrees_with_plain_calls);
     tcase_add_test(tc, test_partitioner_is_safe_from_concurrent_threads);
     tcase_add_test(tc, test_sticky_fast_path_is_per_partitioner_and_topic_and_follows_switches);
     suite_add_tcase(s, tc);
