@@ -10,9 +10,12 @@
  * that turn, and one store transaction holds their appends, the acknowledgements seen since
  * the last commit, the partitions' next sequences and a waiting checkpoint: at most one
  * SQLite commit (one fsync with state.sync=full) per sender turn, never one per record.
+ * Without checkpoints the commits run on the journal thread (below, "the journal thread"):
+ * a commit collects the turns drained while the previous one ran.
  *
- * Thread: sender (hooks) except ktx__journal_set_checkpoint() (application threads). Locks:
- * |persist->lock| around every store call and the pending checkpoint.
+ * Thread: sender (hooks) except ktx__journal_checkpoint() (application threads) and the
+ * journal thread. Locks: |persist->lock| around every store call and the pending checkpoint;
+ * the journal thread's own mutex around its job flags.
  */
 #include <stdlib.h>
 #include <string.h>

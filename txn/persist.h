@@ -165,8 +165,9 @@ bool ktx__journal_may_drain(void *opaque, const struct ktx__batch *batch);
 /* The drained hook: journals |batches| (|count|, borrowed) with the acknowledgements and
  * the newest checkpoint they complete in one store transaction; takes the batches that a
  * stored checkpoint does not cover yet out of the turn (NULL slots, held until it is).
- * Returns 0 or KTX_ERR_STORE (the producer is then fatal and the batches must not be
- * sent). */
+ * Without checkpoints it takes every new batch out of the turn and the journal thread
+ * commits them (sent by a later turn, ktx__journal_idle()). Returns 0 or KTX_ERR_STORE
+ * (the producer is then fatal and the batches must not be sent). */
 int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__batch **batches,
                          size_t count);
 
@@ -175,10 +176,12 @@ int ktx__journal_drained(void *opaque, struct ktx__sender *sender, struct ktx__b
  * Returns 0 or KTX_ERR_NO_MEMORY. */
 int ktx__journal_checkpoint(struct ktx__idem *idem, const void *position, size_t len);
 
-/* True while batches are held back for a checkpoint that is not written yet. */
+/* True while batches are held back for a checkpoint that is not written yet, or wait for
+ * (or, committed, to be sent after) an asynchronous journal commit. */
 bool ktx__journal_has_held(const struct ktx__persist *persist);
 
-/* Completes the held batches with |err| (the producer is being destroyed). */
+/* Stops the journal thread (after its running commit) and completes the held and the
+ * asynchronously journaled batches with |err| (the producer is being destroyed). */
 void ktx__journal_purge_held(struct ktx__idem *idem, int err);
 
 /* Logs the store's commit statistics of this run (one INFO line, facility "persist"). */
@@ -191,8 +194,10 @@ enum ktx__produce_verdict ktx__journal_produce_result(void *opaque, struct ktx__
                                                       const struct ktx__produce_outcome *out,
                                                       int *final_err);
 
-/* At the start of a turn: commits acknowledgements and a waiting checkpoint when nothing is
- * left to drain (so that an idle producer still deletes acknowledged batches). */
+/* At the start of a turn: sends the batches the journal thread committed and hands it the
+ * next group (or settles the asynchronous commits before a synchronous one); commits
+ * acknowledgements and a waiting checkpoint when nothing is left to drain (so that an idle
+ * producer still deletes acknowledged batches). */
 void ktx__journal_idle(struct ktx__idem *idem);
 
 /* Re-sends the previous run's journal, one batch at a time, to the partition leaders.
