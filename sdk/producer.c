@@ -305,12 +305,13 @@ ktx_error_t *ktx_send(ktx_producer_t *producer, const ktx_record_t *rec)
     struct ktx__acc_append_result res = {0};
     struct ktx__acc_record ar;
     const char *topic = NULL;
-    char msg[256] = "";
+    char msg[256];
     int64_t now, wall;
     int32_t count;
     ktx_error_t *e;
     int err;
 
+    msg[0] = '\0'; /* set by the accumulator on failure; not cleared whole per record */
     if (!producer)
         return ktx__error_new(KTX_ERR_INVALID_ARG, 0, "ktx_send: producer is NULL");
     if ((e = check_record(rec)) != NULL)

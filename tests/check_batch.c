@@ -416,6 +416,47 @@ START_TEST(test_batch_random_records_roundtrip_with_and_without_zstd)
 }
 END_TEST
 
+/* The size of a zigzag varint, counted byte by byte as the reader consumes it. */
+static size_t ref_var_size(int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 1;
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Record sizes at every varint length boundary: timestamp deltas up to INT64_MIN/MAX,
+ * offset deltas and lengths up to INT32_MAX. */
+START_TEST(test_batch_record_size_is_exact_at_every_varint_boundary)
+{
+    int64_t ts[64 * 2 + 4];
+    size_t nts = 0;
+    ts[nts++] = 0;
+    ts[nts++] = -1;
+    ts[nts++] = INT64_MAX;
+    ts[nts++] = INT64_MIN;
+    for (int b = 0; b < 62; b++) {
+        ts[nts++] = ((int64_t)1 << b);
+        ts[nts++] = -((int64_t)1 << b) - 1;
+    }
+    int32_t lens[] = {-1, 0, 1, 63, 64, 127, 128, 8191, 8192, 16383, 16384, 1048575, 1048576,
+                      134217727, 134217728, INT32_MAX - 64};
+    for (size_t i = 0; i < nts; i++) {
+        for (size_t j = 0; j < sizeof(lens) / sizeof(lens[0]); j++) {
+            int32_t off = lens[j] < 0 ? 0 : lens[j];
+            size_t body = 1 + ref_var_size(ts[i]) + ref_var_size(off) + ref_var_size(lens[j]) +
+                          (lens[j] > 0 ? (size_t)lens[j] : 0) + ref_var_size(-1) +
+                          ref_var_size(0);
+            size_t want = body > INT32_MAX ? SIZE_MAX : ref_var_size((int32_t)body) + body;
+            ck_assert_uint_eq(ktx__batch_record_size(ts[i], off, lens[j], -1, NULL, 0), want);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_batch_read_control_rejects_short_key_and_value)
 {
     static const uint8_t key[] = {0, 0, 0, 1}, value[] = {0, 0, 0, 0, 0};
@@ -812,6 +853,7 @@ static Suite *batch_suite(void)
     tcase_add_test(tc, test_batch_control_abort_marker_roundtrips);
     tcase_add_test(tc, test_batch_control_marker_matches_hand_built_bytes);
     tcase_add_test(tc, test_batch_random_records_roundtrip_with_and_without_zstd);
+    tcase_add_test(tc, test_batch_record_size_is_exact_at_every_varint_boundary);
     tcase_add_test(tc, test_batch_read_control_rejects_short_key_and_value);
     tcase_add_test(tc, test_batch_first_record_always_fits_up_to_record_limit);
     tcase_add_test(tc, test_batch_append_refuses_records_past_max_bytes_and_keeps_batch);
