@@ -532,10 +532,23 @@ static void send_until_store_fails(const char *bootstrap, const char *path, int 
     _exit(write(fd, tally, sizeof(tally)) == (ssize_t)sizeof(tally) ? 0 : 5);
 }
 
+/* ktx__store_seq_cb: keeps the next sequence of topic "s" per partition. */
+static int keep_next_sequence(void *opaque, const struct ktx__store_seq *seq)
+{
+    int32_t *next = opaque;
+
+    if (strcmp(seq->topic, "s") == 0 && seq->partition >= 0 &&
+        seq->partition < JOURNAL_PARTITIONS)
+        next[seq->partition] = seq->next_sequence;
+    return 0;
+}
+
 /*
  * A journal commit fails (the state file may not grow: EFBIG): the producer becomes fatal
  * with KTX_ERR_STORE, and the batches that were not journaled fail with it unsent: the
- * topic holds exactly the records reported delivered, a prefix of each partition.
+ * topic holds exactly the records reported delivered, a prefix of each partition, and no
+ * record at or past the partition's next sequence in the file (record i of a partition has
+ * sequence i: nothing left before its batch was journaled).
  */
 START_TEST(test_journal_failed_commit_is_fatal_store_and_sends_nothing_unjournaled)
 {
@@ -544,6 +557,8 @@ START_TEST(test_journal_failed_commit_is_fatal_store_and_sends_nothing_unjournal
     struct ktx_test_cluster *c;
     struct ktx_verify_topic t = {0};
     int fds[2], status, tally[5];
+    int32_t next_seq[JOURNAL_PARTITIONS] = {-1, -1};
+    struct ktx__store *store;
     pid_t pid;
 
     ck_assert_ptr_nonnull(mkdtemp(dir));
@@ -563,12 +578,19 @@ START_TEST(test_journal_failed_commit_is_fatal_store_and_sends_nothing_unjournal
     ck_assert_msg(tally[0] == KTX_ERR_STORE, "the producer's error: %d", tally[0]);
     ck_assert_int_gt(tally[3], 0);   /* records failed with _STORE */
     ck_assert_int_eq(tally[4], 0);   /* and no other error */
+    ck_assert_int_eq(ktx__store_open(&store, path, "app", KTX__STATE_SYNC_NORMAL, why,
+                                     sizeof(why)), 0);
+    ck_assert_int_eq(ktx__store_load_sequences(store, keep_next_sequence, next_seq), 0);
+    ktx__store_close(store);
     ck_assert_msg(ktx_verify_read(ktx_test_cluster_bootstrap(c), "s", KTX_VERIFY_READ_COMMITTED,
                                   30000, &t, why, sizeof(why)) == 0, "read: %s", why);
     for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++) {
         const struct ktx_verify_partition *part = &t.partitions[p];
 
         ck_assert_int_ge(tally[1 + p], 50);
+        ck_assert_msg(part->count <= (size_t)next_seq[p] && next_seq[p] >= 0,
+                      "partition %d holds %zu records, the file's next sequence is %d", (int)p,
+                      part->count, (int)next_seq[p]);
         ck_assert_msg(part->count == (size_t)tally[1 + p],
                       "partition %d holds %zu records, %d reported delivered", (int)p,
                       part->count, tally[1 + p]);
