@@ -117,24 +117,6 @@ static inline uint64_t zigzag64(int64_t v)
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
-/* Encoded size of unsigned varint |u|: inlined here because every record field needs one. */
-static inline size_t uvar_size(uint64_t u)
-{
-    size_t n = 1;
-
-    while (u >= 0x80) {
-        u >>= 7;
-        n++;
-    }
-    return n;
-}
-
-/* Encoded size of signed varint/varlong |v|. */
-static inline size_t var_size(int64_t v)
-{
-    return uvar_size(zigzag64(v));
-}
-
 /* Writes signed varlong |v| at |p| (room checked by the caller); returns the byte after. */
 static inline uint8_t *put_var(uint8_t *p, int64_t v)
 {
@@ -160,45 +142,6 @@ static inline uint8_t *put_field(uint8_t *p, const void *data, int32_t len)
     return p;
 }
 
-/* Size of a length-prefixed byte field (-1 = null, no bytes follow). */
-static size_t field_size(int32_t len)
-{
-    return var_size(len) + (len > 0 ? (size_t)len : 0);
-}
-
-size_t ktx__batch_record_fields_size(int32_t key_len, int32_t value_len,
-                                     const struct ktx__record_header *headers,
-                                     size_t header_count)
-{
-    if (key_len < -1 || value_len < -1 || header_count > INT32_MAX ||
-        (header_count && !headers))
-        return SIZE_MAX;
-    size_t size = field_size(key_len) + field_size(value_len) + var_size((int32_t)header_count);
-    for (size_t i = 0; i < header_count; i++) {
-        if (headers[i].key.len < 0 || headers[i].value.len < -1)
-            return SIZE_MAX;
-        size += field_size(headers[i].key.len) + field_size(headers[i].value.len);
-    }
-    return size > INT32_MAX ? SIZE_MAX : size;
-}
-
-/* Returns the size of a record's body (everything after its length prefix) whose fields
- * take |fields| bytes (ktx__batch_record_fields_size()), or SIZE_MAX when the record cannot
- * be encoded. Sizes are plain arithmetic on the lengths. */
-static size_t record_body_size(int64_t timestamp_delta, int32_t offset_delta, size_t fields)
-{
-    if (fields == SIZE_MAX)
-        return SIZE_MAX;
-    size_t body = 1 + var_size(timestamp_delta) + var_size(offset_delta) + fields;
-    return body > INT32_MAX ? SIZE_MAX : body;
-}
-
-size_t ktx__batch_record_size_of(int64_t timestamp_delta, int32_t offset_delta, size_t fields)
-{
-    size_t body = record_body_size(timestamp_delta, offset_delta, fields);
-    return body == SIZE_MAX ? SIZE_MAX : var_size((int32_t)body) + body;
-}
-
 size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int32_t key_len,
                               int32_t value_len, const struct ktx__record_header *headers,
                               size_t header_count)
@@ -209,7 +152,7 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
 }
 
 /*
- * Writes one record whose body is |body| bytes (as computed by record_body_size()) in one
+ * Writes one record whose body is |body| bytes (ktx__batch_record_body_size()) in one
  * pass: the whole record is reserved with a single ktx__w_extend() and its fields are
  * encoded straight into that room, so no field pays a bounds check of its own.
  * On failure to grow |w| carries the error and nothing is written.
@@ -219,7 +162,7 @@ static void write_record(struct ktx__writer *w, size_t body, int64_t timestamp_d
                          const void *value, int32_t value_len,
                          const struct ktx__record_header *headers, size_t header_count)
 {
-    uint8_t *p = ktx__w_extend(w, var_size((int32_t)body) + body);
+    uint8_t *p = ktx__w_extend(w, ktx__batch_var_size((int32_t)body) + body);
 
     if (!p)
         return;
@@ -269,10 +212,10 @@ int ktx__batch_append_sized(struct ktx__batch_writer *bw, size_t fields, int64_t
     int64_t delta;
     if (__builtin_sub_overflow(timestamp_ms, base, &delta))
         return KTX_ERR_INVALID_ARG;
-    size_t body = record_body_size(delta, bw->count, fields);
+    size_t body = ktx__batch_record_body_size(delta, bw->count, fields);
     if (body == SIZE_MAX)
         return KTX_ERR_INVALID_ARG;
-    int err = check_fits(bw, var_size((int32_t)body) + body);
+    int err = check_fits(bw, ktx__batch_var_size((int32_t)body) + body);
     if (err)
         return err;
     size_t old_len = bw->w.len;

@@ -119,6 +119,26 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
                               int32_t value_len, const struct ktx__record_header *headers,
                               size_t header_count);
 
+/* Encoded size of the zigzag varint/varlong |v| of a record field. Inline (like the size
+ * functions below) because the accumulator sizes every record before appending it. */
+static inline size_t ktx__batch_var_size(int64_t v)
+{
+    uint64_t u = ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+    size_t n = 1;
+
+    while (u >= 0x80) {
+        u >>= 7;
+        n++;
+    }
+    return n;
+}
+
+/* Size of a length-prefixed byte field (-1 = null, no bytes follow). */
+static inline size_t ktx__batch_field_size(int32_t len)
+{
+    return ktx__batch_var_size(len) + (len > 0 ? (size_t)len : 0);
+}
+
 /*
  * Returns the encoded size of a record's key, value and headers (their length prefixes and
  * the header count included): the part of ktx__batch_record_size() that does not depend on
@@ -126,13 +146,45 @@ size_t ktx__batch_record_size(int64_t timestamp_delta, int32_t offset_delta, int
  * ktx__batch_record_size()). Computed once per record by the accumulator and passed to
  * ktx__batch_record_size_of() and ktx__batch_append_sized().
  */
-size_t ktx__batch_record_fields_size(int32_t key_len, int32_t value_len,
-                                     const struct ktx__record_header *headers,
-                                     size_t header_count);
+static inline size_t ktx__batch_record_fields_size(int32_t key_len, int32_t value_len,
+                                                   const struct ktx__record_header *headers,
+                                                   size_t header_count)
+{
+    if (key_len < -1 || value_len < -1 || header_count > INT32_MAX ||
+        (header_count && !headers))
+        return SIZE_MAX;
+    size_t size = ktx__batch_field_size(key_len) + ktx__batch_field_size(value_len) +
+                  ktx__batch_var_size((int32_t)header_count);
+    for (size_t i = 0; i < header_count; i++) {
+        if (headers[i].key.len < 0 || headers[i].value.len < -1)
+            return SIZE_MAX;
+        size += ktx__batch_field_size(headers[i].key.len) +
+                ktx__batch_field_size(headers[i].value.len);
+    }
+    return size > INT32_MAX ? SIZE_MAX : size;
+}
+
+/* The size of a record's body (everything after its length prefix) whose fields take
+ * |fields| bytes (ktx__batch_record_fields_size()), or SIZE_MAX when the record cannot be
+ * encoded. */
+static inline size_t ktx__batch_record_body_size(int64_t timestamp_delta, int32_t offset_delta,
+                                                 size_t fields)
+{
+    if (fields == SIZE_MAX)
+        return SIZE_MAX;
+    size_t body = 1 + ktx__batch_var_size(timestamp_delta) + ktx__batch_var_size(offset_delta) +
+                  fields;
+    return body > INT32_MAX ? SIZE_MAX : body;
+}
 
 /* ktx__batch_record_size() of a record whose ktx__batch_record_fields_size() is |fields|
  * (SIZE_MAX gives SIZE_MAX). */
-size_t ktx__batch_record_size_of(int64_t timestamp_delta, int32_t offset_delta, size_t fields);
+static inline size_t ktx__batch_record_size_of(int64_t timestamp_delta, int32_t offset_delta,
+                                               size_t fields)
+{
+    size_t body = ktx__batch_record_body_size(timestamp_delta, offset_delta, fields);
+    return body == SIZE_MAX ? SIZE_MAX : ktx__batch_var_size((int32_t)body) + body;
+}
 
 /*
  * Appends one record. |key| / |value| (|key_len| / |value_len| bytes, -1 for null) and
