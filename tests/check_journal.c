@@ -22,6 +22,7 @@
 #include "cluster.h"
 #include "kafkatx.h"
 #include "store.h"
+#include "integ_util.h"
 #include "verify.h"
 
 #define JOURNAL_PARTITIONS 2
@@ -311,28 +312,6 @@ static void source_until_killed(const char *bootstrap, const char *path, int rea
     _exit(last ? 0 : 4);
 }
 
-/* Asserts that partition |p| of |t| holds exactly "p", "p+P", "p+2P"... below |total|. */
-static void assert_source_partition(const struct ktx_verify_topic *t, int32_t p, uint64_t total)
-{
-    const struct ktx_verify_partition *part = &t->partitions[p];
-    uint64_t want = (uint64_t)p;
-    size_t i;
-
-    for (i = 0; i < part->count && want < total; i++, want += JOURNAL_PARTITIONS) {
-        char got[32], exp[32];
-
-        snprintf(got, sizeof(got), "%.*s", (int)part->records[i].value_len,
-                 (const char *)part->records[i].value);
-        snprintf(exp, sizeof(exp), "%llu", (unsigned long long)want);
-        ck_assert_msg(strcmp(got, exp) == 0, "partition %d offset %zu: got %s, want %s "
-                      "(a duplicate or a gap)", (int)p, i, got, exp);
-    }
-    ck_assert_msg(want >= total, "partition %d: only %zu records, the next wanted is %llu",
-                  (int)p, part->count, (unsigned long long)want);
-    ck_assert_msg(i == part->count, "partition %d: %zu records after the last one wanted",
-                  (int)p, part->count - i);
-}
-
 /*
  * |runs| children SIGKILLed a seeded random 0-40 ms after their first |ready_after|
  * records were flushed, the broker (on a data directory) restarted while run |runs| / 2
@@ -389,7 +368,7 @@ static void checkpoint_crash_loop(int runs, int ready_after, uint64_t total, uns
                                   30000, &t, why, sizeof(why)) == 0, "read: %s", why);
     ck_assert_int_eq(t.partition_count, JOURNAL_PARTITIONS);
     for (int32_t p = 0; p < JOURNAL_PARTITIONS; p++)
-        assert_source_partition(&t, p, total);
+        integ_assert_strided_partition(&t, p, JOURNAL_PARTITIONS, total);
     ktx_verify_topic_free(&t);
     ck_assert_int_eq(ktx_test_cluster_stop(c), 0);
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);

@@ -29,6 +29,7 @@
 #include "producer_int.h"
 #include "proto_txn.h"
 #include "sender_int.h"
+#include "integ_util.h"
 #include "verify.h"
 
 /* The topic every test writes: 2 partitions. */
@@ -166,29 +167,6 @@ static uint64_t position_of(const ktx_restart_report_t *report)
     return pos;
 }
 
-/* Asserts that partition |p| of |t| holds exactly "p", "p+P", ... below |total|. */
-static void assert_partition(const struct ktx_verify_topic *t, int32_t p, uint64_t total)
-{
-    const struct ktx_verify_partition *part = &t->partitions[p];
-    uint64_t want = (uint64_t)p;
-    size_t i;
-
-    for (i = 0; i < part->count && want < total; i++, want += PARTITIONS) {
-        char got[32], exp[32];
-
-        snprintf(got, sizeof(got), "%.*s", (int)part->records[i].value_len,
-                 (const char *)part->records[i].value);
-        snprintf(exp, sizeof(exp), "%llu", (unsigned long long)want);
-        ck_assert_msg(strcmp(got, exp) == 0,
-                      "partition %d offset %zu: got %s, want %s (a duplicate or a gap)", (int)p,
-                      i, got, exp);
-    }
-    ck_assert_msg(want >= total, "partition %d: %zu records, the next one wanted is %llu",
-                  (int)p, part->count, (unsigned long long)want);
-    ck_assert_msg(i == part->count, "partition %d: %zu records after the last one wanted",
-                  (int)p, part->count - i);
-}
-
 /* Reads TOPIC back with read_committed and asserts records [0, total) exactly once, in
  * order per partition. */
 static void assert_read_back(struct ktx_test_cluster *c, uint64_t total)
@@ -200,7 +178,7 @@ static void assert_read_back(struct ktx_test_cluster *c, uint64_t total)
                                   30000, &t, why, sizeof(why)) == 0, "read: %s", why);
     ck_assert_int_eq(t.partition_count, PARTITIONS);
     for (int32_t p = 0; p < PARTITIONS; p++)
-        assert_partition(&t, p, total);
+        integ_assert_strided_partition(&t, p, PARTITIONS, total);
     ktx_verify_topic_free(&t);
 }
 

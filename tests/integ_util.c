@@ -523,3 +523,26 @@ void integ_assert_exactly_once(const struct integ_run *run, const char *bootstra
     ktx_verify_topic_free(&read);
     ck_assert_msg(ok, "%s", why);
 }
+
+void integ_assert_strided_partition(const struct ktx_verify_topic *t, int32_t p, uint32_t stride,
+                                    uint64_t total)
+{
+    const struct ktx_verify_partition *part = &t->partitions[p];
+    uint64_t want = (uint64_t)p;
+    size_t i;
+
+    for (i = 0; i < part->count && want < total; i++, want += stride) {
+        char got[32], exp[32];
+
+        snprintf(got, sizeof(got), "%.*s", (int)part->records[i].value_len,
+                 (const char *)part->records[i].value);
+        snprintf(exp, sizeof(exp), "%llu", (unsigned long long)want);
+        ck_assert_msg(strcmp(got, exp) == 0,
+                      "partition %d offset %zu: got %s, want %s (a duplicate or a gap)", (int)p,
+                      i, got, exp);
+    }
+    ck_assert_msg(want >= total, "partition %d: only %zu records, the next wanted is %llu",
+                  (int)p, part->count, (unsigned long long)want);
+    ck_assert_msg(i == part->count, "partition %d: %zu records after the last one wanted",
+                  (int)p, part->count - i);
+}

@@ -145,4 +145,13 @@ int integ_ms(int ms);
 int integ_describe_producer(const struct ktx_test_cluster *c, int broker_id, const char *topic,
                             int32_t partition, int64_t *producer_id, int32_t *producer_epoch);
 
+/*
+ * Asserts that partition |p| of |t| holds exactly the decimal values p, p + stride,
+ * p + 2 * stride, ... for every such value below |total|, in that order and nothing else:
+ * the failure message says where a duplicate, a gap or an extra record is. For sources
+ * that send record n to partition n % stride.
+ */
+void integ_assert_strided_partition(const struct ktx_verify_topic *t, int32_t p, uint32_t stride,
+                                    uint64_t total);
+
 #endif /* KTX_TEST_INTEG_UTIL_H */
