@@ -34,28 +34,9 @@ for bin in "$BROKER" "$PERF"; do
     fi
 done
 
-WORK=$(mktemp -d /tmp/broker-bench.XXXXXX)
-mkfifo "$WORK/ctl"
-"$BROKER" --brokers 1 --auto-create "$PARTITIONS" <"$WORK/ctl" >"$WORK/out" 2>"$WORK/err" &
-PID=$!
-exec 3>"$WORK/ctl" # keeps the broker's stdin open; closing it stops the broker
-cleanup() {
-    exec 3>&-
-    wait "$PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-i=0
-while ! grep -q '^BOOTSTRAP ' "$WORK/out" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 100 ]; then
-        echo "broker-bench: no BOOTSTRAP line" >&2
-        exit 1
-    fi
-    sleep 0.05
-done
-BOOTSTRAP=$(sed -n 's/^BOOTSTRAP //p' "$WORK/out")
+# shellcheck source=tools/bench-broker.sh
+. "$(dirname "$0")/bench-broker.sh"
+bench_start_broker broker-bench "$BROKER" --brokers 1 --auto-create "$PARTITIONS"
 TICKS=$(getconf CLK_TCK)
 
 # The broker's user and system CPU so far, in clock ticks.

@@ -34,29 +34,10 @@ for bin in "$BROKER" "$PERF"; do
     fi
 done
 
-WORK=$(mktemp -d /tmp/txn-state-bench.XXXXXX)
-mkfifo "$WORK/ctl"
+# shellcheck source=tools/bench-broker.sh
+. "$(dirname "$0")/bench-broker.sh"
 # shellcheck disable=SC2086 # BROKER_ARGS is a word list
-"$BROKER" --brokers 1 --auto-create 4 $BROKER_ARGS <"$WORK/ctl" >"$WORK/out" 2>"$WORK/err" &
-PID=$!
-exec 3>"$WORK/ctl" # keeps the broker's stdin open; closing it stops the broker
-cleanup() {
-    exec 3>&-
-    wait "$PID" 2>/dev/null || true
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-i=0
-while ! grep -q '^BOOTSTRAP ' "$WORK/out" 2>/dev/null; do
-    i=$((i + 1))
-    if [ $i -gt 100 ]; then
-        echo "txn-state-bench: no BOOTSTRAP line" >&2
-        exit 1
-    fi
-    sleep 0.05
-done
-BOOTSTRAP=$(sed -n 's/^BOOTSTRAP //p' "$WORK/out")
+bench_start_broker txn-state-bench "$BROKER" --brokers 1 --auto-create 4 $BROKER_ARGS
 
 # Runs ktx-perf with the extra arguments "$@"; prints
 # "records_per_s elapsed_s commits commit_p50_ms".
