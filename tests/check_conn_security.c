@@ -328,6 +328,21 @@ static void assert_auth_failure(struct env *e, int code, const char *needle, con
     ck_assert_int_ge(ktx__conn_backoff_until(e->conn) - ktx_test_now_ms(), 500);
 }
 
+/* Connects with |props| to |c| (host as in env_init()), expects the connection to fail
+ * authentication and asserts how (assert_auth_failure()); stops |c|. */
+static void expect_refused(struct ktx_test_cluster *c, const char *host,
+                           const char *const *props, int code, const char *needle,
+                           const char *needle2)
+{
+    struct env e;
+
+    env_init(&e, c, host, props);
+    ck_assert(!drive_ready(&e, 20000));
+    assert_auth_failure(&e, code, needle, needle2);
+    env_free(&e);
+    ktx_test_cluster_stop(c);
+}
+
 /* ------------------------------------------------------------------------------------------
  * TLS.
  * ------------------------------------------------------------------------------------------ */
@@ -374,13 +389,8 @@ START_TEST(test_conn_mutual_tls_without_client_certificate_fails_authentication)
     struct ktx_test_cluster *c = start_broker("SSL", "server", NULL, true);
     const char *props[] = {"security.protocol", "SSL", "ssl.ca.location", path("certs/ca.pem"),
                            NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "127.0.0.1", "certificate");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_AUTH, "127.0.0.1", "certificate");
 }
 END_TEST
 
@@ -436,13 +446,9 @@ START_TEST(test_conn_untrusted_ca_fails_authentication)
     struct ktx_test_cluster *c = start_broker("SSL", "server", NULL, false);
     const char *props[] = {"security.protocol", "SSL", "ssl.ca.location",
                            path("certs/wrongca.pem"), NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "TLS handshake with 127.0.0.1", "certificate verify failed");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_AUTH, "TLS handshake with 127.0.0.1",
+                   "certificate verify failed");
 }
 END_TEST
 
@@ -451,13 +457,8 @@ START_TEST(test_conn_certificate_for_another_host_fails_authentication)
     struct ktx_test_cluster *c = start_broker("SSL", "wronghost", NULL, false);
     const char *props[] = {"security.protocol", "SSL", "ssl.ca.location", path("certs/ca.pem"),
                            "ssl.endpoint.identification.algorithm", "https", NULL};
-    struct env e;
 
-    env_init(&e, c, "localhost", props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "localhost", "hostname mismatch");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, "localhost", props, KTX_ERR_AUTH, "localhost", "hostname mismatch");
 }
 END_TEST
 
@@ -466,13 +467,8 @@ START_TEST(test_conn_expired_certificate_fails_authentication)
     struct ktx_test_cluster *c = start_broker("SSL", "expired", NULL, false);
     const char *props[] = {"security.protocol", "SSL", "ssl.ca.location", path("certs/ca.pem"),
                            NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "127.0.0.1", "certificate has expired");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_AUTH, "127.0.0.1", "certificate has expired");
 }
 END_TEST
 
@@ -527,13 +523,8 @@ START_TEST(test_conn_wrong_password_fails_with_broker_message)
     const char *props[] = {"security.protocol", "SASL_SSL", "ssl.ca.location",
                            path("certs/ca.pem"), "sasl.mechanism", mechanisms[_i],
                            "sasl.username", USER, "sasl.password", WRONG_PASSWORD, NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", mechanisms[_i]);
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", mechanisms[_i]);
 }
 END_TEST
 
@@ -544,13 +535,8 @@ START_TEST(test_conn_unknown_user_fails_authentication)
     const char *props[] = {"security.protocol", "SASL_PLAINTEXT", "sasl.mechanism",
                            mechanisms[_i], "sasl.username", "mallory", "sasl.password",
                            PASSWORD, NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", "127.0.0.1");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_AUTH, "SASL_AUTHENTICATION_FAILED", "127.0.0.1");
 }
 END_TEST
 
@@ -560,14 +546,9 @@ START_TEST(test_conn_mechanism_not_enabled_lists_the_brokers_mechanisms)
     const char *props[] = {"security.protocol", "SASL_PLAINTEXT", "sasl.mechanism",
                            "SCRAM-SHA-256", "sasl.username", USER, "sasl.password", PASSWORD,
                            NULL};
-    struct env e;
 
-    env_init(&e, c, NULL, props);
-    ck_assert(!drive_ready(&e, 20000));
-    assert_auth_failure(&e, KTX_ERR_UNSUPPORTED_SASL_MECHANISM,
-                        "does not enable SASL mechanism SCRAM-SHA-256", "(enabled: PLAIN)");
-    env_free(&e);
-    ktx_test_cluster_stop(c);
+    expect_refused(c, NULL, props, KTX_ERR_UNSUPPORTED_SASL_MECHANISM,
+                   "does not enable SASL mechanism SCRAM-SHA-256", "(enabled: PLAIN)");
 }
 END_TEST
 
